@@ -1,0 +1,234 @@
+"""One build: config -> Beam graph -> staged files -> committed version (or "unchanged").
+
+The graph is always: read sources -> normalise to canonical records -> dedupe by id -> the
+kind's own stages -> Parquet shards, with every stage's rejects flattened into one reject
+dataset, and content summaries written beside the data. Nothing here is local-only: paths go
+through Beam's FileSystems and the runner is whatever the config or `--runner` names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+import pipelines
+from pipelines import kinds
+from pipelines.config import DatasetConfig
+from pipelines.fingerprint import Summarise, dataset_fingerprint
+from pipelines.mapping import DedupeById, Normaliser
+from pipelines.sources import ReadSources, list_files, sha256_files
+from pipelines.store import Store, join, read_json
+from schemas import REJECT_SCHEMA, schema_to_json
+from transforms.stage import METRICS_NAMESPACE, Stage, read_progress
+
+LOCAL_RUNNER = "FnApiRunner"  # DirectRunner would first try to download Prism on every run
+SHARD_TEMPLATE = "-SSSSS-of-NNNNN"
+
+
+@dataclass
+class BuildResult:
+    dataset: str
+    status: str  # "created" | "unchanged"
+    manifest: dict
+    stages: list[dict] = field(default_factory=list)
+
+
+def stage_names(cfg: DatasetConfig) -> list[str]:
+    return ["read", "normalise", "dedupe", *kinds.KINDS[cfg.kind].stages]
+
+
+def pipeline_args(cfg: DatasetConfig, runner: str | None, beam_args: list[str]) -> tuple[list[str], bool]:
+    """Beam arguments for this build; user BEAM_ARGS come last so they win, unchanged."""
+    name = runner or cfg.beam.runner
+    if name == "local":
+        args = [f"--runner={LOCAL_RUNNER}", f"--direct_num_workers={cfg.beam.workers}",
+                f"--direct_running_mode={cfg.beam.mode}"]
+        local = True
+    else:
+        args = [f"--runner={name}"]
+        local = name in (LOCAL_RUNNER, "DirectRunner", "BundleBasedDirectRunner", "PrismRunner")
+    return args + list(cfg.beam.options) + list(beam_args), local
+
+
+def _git_revision() -> str | None:
+    here = os.path.dirname(os.path.abspath(pipelines.__file__))
+    try:
+        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=True)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _stage_counts(result, names: list[str]) -> list[dict]:
+    """Per-stage in/accepted/out/rejected from the run's Beam counters."""
+    counters: dict[str, int] = {}
+    try:
+        query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    except Exception:  # a runner without metrics: the reject summary still holds exact counts
+        return []
+    for c in query["counters"]:
+        value = c.committed if c.committed is not None else c.attempted
+        counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + (value or 0)
+    return counts_table(counters, names)
+
+
+def counts_table(counters: dict[str, int], names: list[str]) -> list[dict]:
+    """Flat counters (`stage/in`, `stage/rejected/reason`, ...) -> ordered per-stage rows."""
+    rows = []
+    for stage in names:
+        reasons = {k.split("/", 2)[2]: v for k, v in counters.items()
+                   if k.startswith(f"{stage}/rejected/")}
+        rows.append({
+            "stage": stage,
+            "in": counters.get(f"{stage}/in", 0),
+            "accepted": counters.get(f"{stage}/accepted", 0),
+            "out": counters.get(f"{stage}/out", 0),
+            "rejected": sum(reasons.values()),
+            "reasons": dict(sorted(reasons.items())),
+        })
+    return rows
+
+
+class _ProgressPoller:
+    """Calls `on_progress(counters)` every `interval` s while a local build runs."""
+
+    def __init__(self, progress_dir: str, on_progress: Callable[[dict], None], interval: float = 0.25):
+        self.dir, self.cb, self.interval = progress_dir, on_progress, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            self.cb(read_progress(self.dir))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.cb(read_progress(self.dir))
+
+
+def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None,
+                  beam_args: list[str] = (), on_progress: Callable[[dict], None] | None = None) -> BuildResult:
+    kind = kinds.KINDS[cfg.kind]
+    args, local = pipeline_args(cfg, runner, list(beam_args))
+    options = PipelineOptions(args)
+
+    sources_info, tasks = [], []
+    for src in cfg.sources:
+        files = list_files(src, resolve_dataset=lambda ref: store.files(store.resolve(ref)))
+        tasks.extend((src, i, path) for i, path in enumerate(files))
+        sources_info.append({"name": src.name, "format": src.format, "path": src.path,
+                             "files": len(files), "sha256": sha256_files(files)})
+
+    staging = store.new_staging(cfg.name)
+    progress_dir = tempfile.mkdtemp(prefix="codekiln-progress-") if local else None
+    try:
+        schema = kind.schema.arrow
+        data_prefix = join(staging, "data", cfg.split)
+        p = beam.Pipeline(options=options)
+        envelopes, r_read = p | ReadSources(tasks, progress_dir)
+        records, r_norm = envelopes | Stage("normalise", Normaliser(cfg.sources), progress_dir)
+        unique, r_dup = records | DedupeById(progress_dir)
+        rows, r_kind = kind.build(unique, cfg.params, kinds.BuildContext(progress_dir))
+        rejects = (r_read, r_norm, r_dup, *r_kind) | "AllRejects" >> beam.Flatten()
+        rows | "WriteData" >> beam.io.WriteToParquet(
+            data_prefix, schema, file_name_suffix=".parquet", shard_name_template=SHARD_TEMPLATE)
+        rejects | "WriteRejects" >> beam.io.WriteToParquet(
+            join(staging, "rejects", "rejects"), REJECT_SCHEMA, file_name_suffix=".parquet",
+            shard_name_template=SHARD_TEMPLATE)
+        rows | "SummariseData" >> Summarise(join(staging, "_meta", "data.json"))
+        rejects | "SummariseRejects" >> Summarise(join(staging, "_meta", "rejects.json"), ("stage", "reason"))
+
+        result = p.run()
+        if on_progress and progress_dir:
+            with _ProgressPoller(progress_dir, on_progress):
+                result.wait_until_finish()
+        else:
+            result.wait_until_finish()
+        names = stage_names(cfg)
+        stages = _stage_counts(result, names)
+        return _commit(cfg, store, staging, stages, sources_info, args)
+    except BaseException:
+        store.discard(staging)
+        raise
+    finally:
+        if progress_dir:
+            shutil.rmtree(progress_dir, ignore_errors=True)
+
+
+def _relative(staging: str, paths: list[str]) -> list[str]:
+    return sorted(p[len(staging):].lstrip("/") for p in paths)
+
+
+def _parquet_rows(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        return pq.ParquetFile(f).metadata.num_rows
+
+
+def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
+            sources_info: list[dict], args: list[str]) -> BuildResult:
+    kind = kinds.KINDS[cfg.kind]
+    data_summary = read_json(join(staging, "_meta", "data.json"))
+    reject_summary = read_json(join(staging, "_meta", "rejects.json"))
+    data_files = [m.path for m in FileSystems.match([join(staging, "data", "*.parquet")])[0].metadata_list]
+    reject_files = [m.path for m in FileSystems.match([join(staging, "rejects", "*.parquet")])[0].metadata_list]
+    rows = sum(_parquet_rows(f) for f in data_files)
+    if rows != data_summary["rows"]:
+        raise RuntimeError(f"wrote {rows} rows but the pipeline produced {data_summary['rows']}")
+
+    by_stage: dict[str, dict[str, int]] = {}
+    for key, n in reject_summary["groups"].items():
+        stage, reason = key.split("/", 1)
+        by_stage.setdefault(stage, {})[reason] = n
+    schema_json = schema_to_json(kind.schema.arrow)
+    fingerprint = dataset_fingerprint(schema_json, {cfg.split: data_summary["hash"]}, reject_summary["hash"])
+    stages = stages + [{"stage": "write", "in": data_summary["rows"], "accepted": rows, "out": rows,
+                        "rejected": 0, "reasons": {}}]
+
+    latest = store.latest(cfg.name)
+    if latest and latest["fingerprint"] == fingerprint:
+        store.discard(staging)
+        return BuildResult(cfg.name, "unchanged", latest, stages)
+
+    rel_data = _relative(staging, data_files)
+    rel_rejects = _relative(staging, reject_files)
+    manifest = {
+        "dataset": cfg.name,
+        "kind": cfg.kind,
+        "method": kind.method,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "codekiln_version": pipelines.__version__,
+        "git_revision": _git_revision(),
+        "description": cfg.description,
+        "license": cfg.license,
+        "config": cfg.raw,
+        "config_sha256": cfg.sha256,
+        "beam_args": args,
+        "sources": sources_info,
+        "splits": {cfg.split: {"rows": rows, "files": rel_data, "content_hash": data_summary["hash"]}},
+        "rejects": {"rows": reject_summary["rows"], "files": rel_rejects, "by_stage": by_stage,
+                    "content_hash": reject_summary["hash"]},
+        "stages": stages,
+        "schema": schema_json,
+        "fingerprint": fingerprint,
+    }
+    manifest = store.commit(cfg.name, staging, manifest, rel_data + rel_rejects)
+    return BuildResult(cfg.name, "created", manifest, stages)

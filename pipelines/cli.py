@@ -1,0 +1,190 @@
+"""The `codekiln` command line: build, ls, show, sql.
+
+Exit codes: 0 success, 1 the work failed, 2 bad usage or config (reported before any work).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import sys
+
+import pipelines
+
+
+class _QuietBeamImport(logging.Filter):
+    """Beam's GCP io module warns at import when the optional GCP client is absent: noise here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
+logging.getLogger().addFilter(_QuietBeamImport())
+
+HELP = """Build versioned training datasets for code and math models, then query them.
+
+examples:
+  codekiln build configs/demo.yaml                 build every dataset the config declares
+  codekiln build c.yaml --set params.seed=1        override a config key (YAML value)
+  codekiln build c.yaml --runner DataflowRunner -- --project=P --region=R --temp_location=gs://b/tmp
+  codekiln ls                                      datasets and versions in the store
+  codekiln show problems@v1                        a version's manifest (JSON)
+  codekiln sql "select domain, count(*) from problems group by 1"
+
+The store root is --root, else $CODEKILN_ROOT, else ./out (any Beam path: local or gs://).
+"""
+
+
+def _root(args) -> str:
+    return args.root or os.environ.get("CODEKILN_ROOT") or "out"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codekiln", description=HELP,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"codekiln {pipelines.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name, help_):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--root", help="store root (default: $CODEKILN_ROOT or ./out)")
+        return p
+
+    b = add("build", "build every dataset a config declares into a new version")
+    b.add_argument("config", help="the YAML config file")
+    b.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (dotted path, YAML value); repeatable")
+    b.add_argument("--runner", help="Beam runner: local (default), DataflowRunner, ...")
+    b.add_argument("--quiet", "-q", action="store_true", help="no live progress, only the summary")
+
+    ls = add("ls", "list datasets and versions with row counts and creation time")
+    ls.add_argument("dataset", nargs="?", help="only this dataset")
+
+    show = add("show", "print a version's manifest as JSON")
+    show.add_argument("ref", metavar="DATASET[@VERSION]")
+
+    q = add("sql", "run DuckDB SQL over the store's views")
+    q.add_argument("query")
+    q.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    beam_args: list[str] = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, beam_args = argv[:i], argv[i + 1:]
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args, beam_args)
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted: nothing was committed", file=sys.stderr)
+        return 130
+
+
+def _err(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_build(args, beam_args) -> int:
+    from pipelines.config import ConfigError, load
+
+    try:
+        configs = load(args.config, args.overrides)
+    except ConfigError as e:
+        return _err(f"{args.config}: {e}", 2)
+    from pipelines import progress
+    from pipelines.build import build_dataset
+    from pipelines.store import Store
+
+    store = Store(_root(args))
+    for cfg in configs:
+        view = progress.BuildView(cfg, enabled=not args.quiet)
+        try:
+            with view:
+                result = build_dataset(cfg, store, runner=args.runner, beam_args=beam_args,
+                                       on_progress=view.update)
+        except Exception as e:
+            return _err(f"building {cfg.name} failed: {type(e).__name__}: {e}", 1)
+        progress.print_summary(result)
+    return 0
+
+
+def cmd_ls(args, _beam_args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipelines.store import Store
+
+    manifests = Store(_root(args)).manifests(args.dataset)
+    if not manifests:
+        print(f"no datasets in {_root(args)}" if not args.dataset else f"no dataset {args.dataset!r}")
+        return 0 if not args.dataset else 1
+    table = Table(box=None, header_style="bold")
+    for col in ("dataset", "version", "kind", "rows", "rejects", "created_at", "fingerprint"):
+        table.add_column(col, justify="right" if col in ("rows", "rejects") else "left")
+    for m in manifests:
+        rows = sum(s["rows"] for s in m["splits"].values())
+        table.add_row(m["dataset"], m["version"], m["kind"], str(rows), str(m["rejects"]["rows"]),
+                      m["created_at"], m["fingerprint"][:12])
+    Console(width=200).print(table)
+    return 0
+
+
+def cmd_show(args, _beam_args) -> int:
+    from pipelines.store import Store, StoreError
+
+    try:
+        manifest = Store(_root(args)).resolve(args.ref)
+    except StoreError as e:
+        return _err(str(e), 1)
+    print(json.dumps(manifest, indent=2))
+    return 0
+
+
+def cmd_sql(args, _beam_args) -> int:
+    import duckdb
+
+    from pipelines.catalog import connect
+    from pipelines.store import Store
+
+    con = connect(Store(_root(args)))
+    try:
+        table = con.sql(args.query)
+    except duckdb.Error as e:
+        return _err(str(e).strip(), 1)
+    if table is None:  # a statement without a result
+        return 0
+    names = table.columns
+    rows = table.fetchall()
+    if args.format == "json":
+        print(json.dumps([dict(zip(names, r, strict=True)) for r in rows], default=str, ensure_ascii=False))
+    elif args.format == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow(names)
+        w.writerows(rows)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(header_style="bold")
+        for n in names:
+            t.add_column(n, overflow="fold")
+        for r in rows:
+            t.add_row(*("NULL" if v is None else str(v) for v in r))
+        Console().print(t)
+        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return 0
+
+
+COMMANDS = {"build": cmd_build, "ls": cmd_ls, "show": cmd_show, "sql": cmd_sql}
+
+if __name__ == "__main__":
+    sys.exit(main())

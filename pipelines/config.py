@@ -1,0 +1,380 @@
+"""Build configs: load YAML, apply `--set` overrides, validate everything before any work.
+
+A config file declares one dataset (a mapping with `name:` and `kind:`) or several
+(`datasets: [...]`, with optional `defaults:` merged into each). Every problem is reported as a
+`ConfigError` naming the dotted key, e.g. `datasets[1].sources[0].path: no file matches ...`.
+Relative paths are resolved against the directory of the config file.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from pipelines import kinds
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+FORMATS = ("jsonl", "parquet", "code", "hf", "dataset")
+DOMAINS = ("code", "math")
+MAPPED_FIELDS = ("id", "prompt", "solution", "answer", "entry_point", "tests")
+LOCAL_RUNNERS = {"local": "FnApiRunner"}
+RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
+
+
+class ConfigError(ValueError):
+    """A config problem, always naming the key it is about."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one canonical field is taken from a source record.
+
+    `from_` names a source field; `template` interpolates `{field}`s; `value` is a constant;
+    `after`/`before` keep the text after the last / before the first marker (GSM8K's `####`).
+    """
+
+    from_: str | None = None
+    template: str | None = None
+    value: Any = None
+    after: str | None = None
+    before: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    format: str
+    path: str  # absolute path or URL; for `dataset`, the dataset reference
+    glob: str | None
+    domain: str
+    fields: dict[str, FieldSpec]
+    metadata: tuple[str, ...]  # source fields kept as JSON in `metadata`; ("*",) = all unmapped
+    hf_split: str | None = None
+    hf_name: str | None = None
+
+
+@dataclass(frozen=True)
+class BeamConfig:
+    runner: str = "local"
+    workers: int = 1
+    mode: str = "in_memory"
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str
+    kind: str
+    description: str
+    license: str | None
+    split: str
+    sources: tuple[SourceConfig, ...]
+    params: Any  # the kind's params dataclass instance
+    beam: BeamConfig
+    raw: dict = field(compare=False)  # the resolved config, as recorded in the manifest
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(canonical_json(self.raw).encode()).hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def load(path: str, overrides: list[str] = ()) -> list[DatasetConfig]:
+    """Read, override and validate a config file; returns one DatasetConfig per dataset."""
+    try:
+        with open(path) as f:
+            doc = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError("", f"config file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError("", f"{path} is not valid YAML: {e}") from None
+    return parse(doc, base_dir=os.path.dirname(os.path.abspath(path)), overrides=overrides)
+
+
+def parse(doc: Any, base_dir: str, overrides: list[str] = ()) -> list[DatasetConfig]:
+    if not isinstance(doc, dict):
+        raise ConfigError("", "a config must be a mapping (one dataset) or have `datasets:`")
+    doc = copy.deepcopy(doc)
+    if "datasets" in doc:
+        _check_keys(doc, {"datasets", "defaults"}, "")
+        defaults = doc.get("defaults") or {}
+        _expect(defaults, dict, "defaults")
+        entries = doc["datasets"]
+        _expect(entries, list, "datasets")
+        if not entries:
+            raise ConfigError("datasets", "must list at least one dataset")
+        docs = []
+        for i, entry in enumerate(entries):
+            _expect(entry, dict, f"datasets[{i}]")
+            docs.append((f"datasets[{i}].", _deep_merge(defaults, entry)))
+    else:
+        docs = [("", doc)]
+    names = [d.get("name") for _, d in docs]
+    for spec in overrides:
+        _apply_override(docs, names, spec)
+    configs = [_dataset(d, prefix, base_dir) for prefix, d in docs]
+    seen = set()
+    for c in configs:
+        if c.name in seen:
+            raise ConfigError("datasets", f"dataset name {c.name!r} declared twice")
+        seen.add(c.name)
+    return configs
+
+
+def _apply_override(docs, names, spec: str) -> None:
+    """`--set a.b.c=value`: value parsed as YAML. A first segment naming a dataset targets it."""
+    if "=" not in spec:
+        raise ConfigError(spec, "--set takes dotted.key=value")
+    key, _, text = spec.partition("=")
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(key, "--set key has an empty segment")
+    try:
+        value = yaml.safe_load(text) if text else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(key, f"--set value is not valid YAML: {e}") from None
+    targets = [d for (_, d), n in zip(docs, names, strict=True) if n == parts[0]]
+    if targets and len(docs) > 1:
+        parts = parts[1:]
+    else:
+        targets = [d for _, d in docs]
+    for d in targets:
+        node = d
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        node[parts[-1]] = value
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# validation helpers
+
+
+def _expect(value, types, key):
+    if not isinstance(value, types) or (types is int and isinstance(value, bool)):
+        names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
+        raise ConfigError(key, f"expected {names}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check_keys(mapping: dict, allowed: set[str], prefix: str) -> None:
+    for k in mapping:
+        if k not in allowed:
+            raise ConfigError(f"{prefix}{k}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _choice(value, choices, key):
+    if value not in choices:
+        raise ConfigError(key, f"unknown value {value!r} (expected one of: {', '.join(choices)})")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# sections
+
+DATASET_KEYS = {"name", "kind", "description", "license", "split", "source", "sources", "params", "beam"}
+
+
+def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
+    _check_keys(d, DATASET_KEYS, p)
+    for required in ("name", "kind"):
+        if required not in d:
+            raise ConfigError(f"{p}{required}", "required key is missing")
+    name = _expect(d["name"], str, f"{p}name")
+    if not NAME_RE.match(name):
+        raise ConfigError(f"{p}name", f"{name!r} must be lowercase letters, digits, '-' or '_', starting with a letter")
+    kind = _choice(d["kind"], tuple(kinds.KINDS), f"{p}kind")
+    description = _expect(d.get("description", ""), str, f"{p}description")
+    license_ = d.get("license")
+    if license_ is not None:
+        _expect(license_, str, f"{p}license")
+    split = _expect(d.get("split", "train"), str, f"{p}split")
+    if not re.match(r"^[a-z][a-z0-9_]*$", split):
+        raise ConfigError(f"{p}split", f"{split!r} is not a valid split name")
+
+    if "source" in d and "sources" in d:
+        raise ConfigError(f"{p}source", "give either `source` or `sources`, not both")
+    if "source" in d:
+        raw_sources, skey = [d["source"]], f"{p}source"
+    else:
+        raw_sources, skey = d.get("sources"), f"{p}sources"
+        if raw_sources is None:
+            raise ConfigError(skey, "required key is missing")
+        _expect(raw_sources, list, skey)
+        if not raw_sources:
+            raise ConfigError(skey, "must list at least one source")
+    sources = []
+    for i, s in enumerate(raw_sources):
+        key = skey if "source" in d else f"{skey}[{i}]"
+        sources.append(_source(s, f"{key}.", base_dir, default_name=f"source{i}"))
+    if len({s.name for s in sources}) != len(sources):
+        raise ConfigError(skey, "source names must be unique")
+
+    params = kinds.parse_params(kinds.KINDS[kind], d.get("params") or {}, f"{p}params")
+    beam_cfg = _beam(d.get("beam") or {}, f"{p}beam.")
+
+    raw = {
+        "name": name, "kind": kind, "description": description, "license": license_,
+        "split": split,
+        "sources": [_source_raw(s) for s in sources],
+        "params": dataclasses.asdict(params),
+        "beam": dataclasses.asdict(beam_cfg),
+    }
+    return DatasetConfig(name, kind, description, license_, split, tuple(sources), params,
+                         beam_cfg, raw)
+
+
+SOURCE_KEYS = {"name", "path", "dataset", "format", "glob", "domain", "fields", "metadata", "split", "config_name"}
+
+
+def _source(s, p: str, base_dir: str, default_name: str) -> SourceConfig:
+    _expect(s, dict, p.rstrip("."))
+    _check_keys(s, SOURCE_KEYS, p)
+    name = _expect(s.get("name", default_name), str, f"{p}name")
+    if "dataset" in s:
+        if "path" in s:
+            raise ConfigError(f"{p}dataset", "give either `path` or `dataset`, not both")
+        path = _expect(s["dataset"], str, f"{p}dataset")
+        fmt = "dataset"
+    else:
+        if "path" not in s:
+            raise ConfigError(f"{p}path", "required key is missing (or give `dataset:`)")
+        path = _resolve_path(_expect(s["path"], str, f"{p}path"), base_dir)
+        fmt = s.get("format") or _infer_format(path, f"{p}format")
+        _choice(fmt, FORMATS[:-1], f"{p}format")
+    glob = s.get("glob")
+    if glob is not None:
+        _expect(glob, str, f"{p}glob")
+        if fmt != "code":
+            raise ConfigError(f"{p}glob", "only a `code` source takes a glob")
+    fields_raw = s.get("fields") or {}
+    _expect(fields_raw, dict, f"{p}fields")
+    fields = {}
+    for k, v in fields_raw.items():
+        _choice(k, MAPPED_FIELDS, f"{p}fields.{k}")
+        fields[k] = _field_spec(v, f"{p}fields.{k}")
+    if fmt == "code" and not fields:
+        fields = {"id": FieldSpec(from_="path"), "solution": FieldSpec(from_="text")}
+    if fmt == "dataset" and not fields:
+        fields = {k: FieldSpec(from_=k) for k in ("prompt", "solution", "answer", "entry_point", "tests")}
+        fields["id"] = FieldSpec(from_="source_id")
+    domain = s.get("domain") or ("code" if "entry_point" in fields or fmt == "code" else "math")
+    _choice(domain, DOMAINS, f"{p}domain")
+    metadata = s.get("metadata") or []
+    if metadata == "*":
+        metadata = ["*"]
+    _expect(metadata, list, f"{p}metadata")
+    for i, m in enumerate(metadata):
+        _expect(m, str, f"{p}metadata[{i}]")
+    hf_split = s.get("split")
+    hf_name = s.get("config_name")
+    if (hf_split is not None or hf_name is not None) and fmt != "hf":
+        raise ConfigError(f"{p}split" if hf_split is not None else f"{p}config_name",
+                          "only an `hf` source takes `split`/`config_name`")
+    _check_exists(fmt, path, glob, f"{p}path" if fmt != "dataset" else f"{p}dataset")
+    return SourceConfig(name, fmt, path, glob, domain, fields, tuple(metadata), hf_split, hf_name)
+
+
+def _field_spec(v, key) -> FieldSpec:
+    if isinstance(v, str):
+        if "{" in v:
+            return FieldSpec(template=v)
+        return FieldSpec(from_=v)
+    if isinstance(v, dict):
+        _check_keys(v, {"from", "template", "value", "after", "before"}, f"{key}.")
+        given = [k for k in ("from", "template", "value") if k in v]
+        if len(given) != 1:
+            raise ConfigError(key, "give exactly one of `from`, `template`, `value`")
+        for k in ("from", "template", "after", "before"):
+            if k in v:
+                _expect(v[k], str, f"{key}.{k}")
+        return FieldSpec(from_=v.get("from"), template=v.get("template"), value=v.get("value"),
+                         after=v.get("after"), before=v.get("before"))
+    raise ConfigError(key, f"expected a field name, a template or a mapping, got {v!r}")
+
+
+def _resolve_path(path: str, base_dir: str) -> str:
+    if "://" in path or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(base_dir, path))
+
+
+def _infer_format(path: str, key: str) -> str:
+    p = path.lower()
+    if p.endswith((".jsonl", ".jsonl.gz", ".json", ".ndjson")):
+        return "jsonl"
+    if p.endswith(".parquet"):
+        return "parquet"
+    if os.path.isdir(path) and os.path.exists(os.path.join(path, "state.json")):
+        return "hf"
+    raise ConfigError(key, f"cannot infer the format of {path!r}; set format: one of {', '.join(FORMATS[:-1])}")
+
+
+def _check_exists(fmt: str, path: str, glob: str | None, key: str) -> None:
+    """Fail before any work when a local source is not there (remote paths are checked at read)."""
+    if fmt == "dataset" or "://" in path:
+        return
+    if fmt == "hf" and not os.path.exists(path):
+        return  # a Hub dataset name, loaded at read time (needs network)
+    if fmt == "code":
+        if not os.path.isdir(path):
+            raise ConfigError(key, f"not a directory: {path}")
+        return
+    if not os.path.exists(path):
+        raise ConfigError(key, f"no such file: {path}")
+
+
+def _source_raw(s: SourceConfig) -> dict:
+    def spec(f: FieldSpec):
+        return {k.rstrip("_"): v for k, v in dataclasses.asdict(f).items() if v is not None}
+
+    return {
+        "name": s.name, "format": s.format, "path": s.path, "glob": s.glob, "domain": s.domain,
+        "fields": {k: spec(v) for k, v in sorted(s.fields.items())},
+        "metadata": list(s.metadata), "split": s.hf_split, "config_name": s.hf_name,
+    }
+
+
+BEAM_KEYS = {"runner", "workers", "mode", "options"}
+
+
+def _beam(b, p: str) -> BeamConfig:
+    _expect(b, dict, p.rstrip("."))
+    _check_keys(b, BEAM_KEYS, p)
+    runner = _expect(b.get("runner", "local"), str, f"{p}runner")
+    workers = _expect(b.get("workers", 1), int, f"{p}workers")
+    if workers < 1:
+        raise ConfigError(f"{p}workers", "must be >= 1")
+    mode = _choice(b.get("mode", "in_memory" if workers == 1 else "multi_processing"), RUNNING_MODES, f"{p}mode")
+    options = b.get("options") or []
+    _expect(options, list, f"{p}options")
+    for i, o in enumerate(options):
+        _expect(o, str, f"{p}options[{i}]")
+    return BeamConfig(runner, workers, mode, tuple(options))

@@ -1,0 +1,215 @@
+"""Source records -> canonical problem records (`schemas.problems`), and deduplication by id.
+
+The field mapping of each source (see `pipelines.config.FieldSpec`) picks, joins or trims
+source fields; every way a record can be unusable is a `Reject` with a reason naming the field.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Any
+
+import apache_beam as beam
+
+from pipelines.config import FieldSpec, SourceConfig
+from schemas import content_id
+from transforms.stage import REJECTS, Reject, StageCounter, reject_row
+
+TEMPLATE_RE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _lookup(data: dict, name: str, canonical: str) -> Any:
+    node: Any = data
+    for part in name.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise Reject("missing_field", f"{canonical}: source field {name!r} is missing")
+        node = node[part]
+    return node
+
+
+def _render(template: str, data: dict, canonical: str) -> str:
+    def sub(m: re.Match) -> str:
+        if m.group(0) in ("{{", "}}"):
+            return m.group(0)[0]
+        value = _lookup(data, m.group(1), canonical)
+        if value is None:
+            raise Reject("missing_field", f"{canonical}: source field {m.group(1)!r} is null")
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise Reject("wrong_type", f"{canonical}: {m.group(1)!r} is {type(value).__name__}, expected text")
+        return str(value)
+
+    return TEMPLATE_RE.sub(sub, template)
+
+
+def extract(data: dict, spec: FieldSpec, canonical: str) -> Any:
+    """The value of one canonical field for one source record."""
+    if spec.value is not None:
+        value = spec.value
+    elif spec.template is not None:
+        value = _render(spec.template, data, canonical)
+    else:
+        value = _lookup(data, spec.from_, canonical)
+    if (spec.after or spec.before) and value is not None:
+        if not isinstance(value, str):
+            raise Reject("wrong_type", f"{canonical}: expected text to cut, got {type(value).__name__}")
+        if spec.after:
+            if spec.after not in value:
+                raise Reject("missing_marker", f"{canonical}: marker {spec.after!r} not found")
+            value = value.rsplit(spec.after, 1)[1].strip()
+        if spec.before:
+            if spec.before not in value:
+                raise Reject("missing_marker", f"{canonical}: marker {spec.before!r} not found")
+            value = value.split(spec.before, 1)[0].rstrip()
+    return value
+
+
+def _text(value: Any, name: str, *, allow_numbers: bool = False) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if allow_numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise Reject("wrong_type", f"{name}: expected text, got {type(value).__name__}")
+
+
+def split_tests(tests: Any) -> tuple[list[str], str]:
+    """Tests as given (a test-function string or assert strings) -> (list, tests_kind)."""
+    if tests is None or tests == "" or tests == []:
+        return [], "none"
+    if isinstance(tests, list):
+        out = []
+        for i, t in enumerate(tests):
+            if not isinstance(t, str):
+                raise Reject("wrong_type", f"tests[{i}]: expected text, got {type(t).__name__}")
+            _parse(t, f"tests[{i}]")
+            out.append(t)
+        return out, "asserts"
+    if not isinstance(tests, str):
+        raise Reject("wrong_type", f"tests: expected text or a list of texts, got {type(tests).__name__}")
+    tree = _parse(tests, "tests")
+    if any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body):
+        return [tests], "check_function"
+    if tree.body and all(isinstance(n, ast.Assert) for n in tree.body):
+        return [ast.get_source_segment(tests, n) for n in tree.body], "asserts"
+    raise Reject("unsupported_tests", "tests: neither a `def check(candidate)` nor assert statements")
+
+
+def _parse(src: str, name: str) -> ast.Module:
+    try:
+        return ast.parse(src)
+    except SyntaxError as e:
+        raise Reject("tests_syntax_error", f"{name}: {e.msg} (line {e.lineno})") from None
+
+
+class Normaliser:
+    """Stage function: raw source envelope -> one canonical problem record (with `_origin`)."""
+
+    def __init__(self, sources: tuple[SourceConfig, ...]):
+        self.sources = {s.name: s for s in sources}
+        self.order = {s.name: i for i, s in enumerate(sources)}
+
+    def __call__(self, envelope: dict):
+        src = self.sources[envelope["source_name"]]
+        data = envelope["data"]
+        values = {name: extract(data, spec, name) for name, spec in src.fields.items()}
+        prompt = _text(values.get("prompt"), "prompt") or ""
+        solution = _text(values.get("solution"), "solution")
+        answer = _text(values.get("answer"), "answer", allow_numbers=True)
+        entry_point = _text(values.get("entry_point"), "entry_point")
+        if entry_point is not None and not IDENT_RE.match(entry_point):
+            raise Reject("wrong_type", f"entry_point: {entry_point!r} is not a Python identifier")
+        if not prompt.strip() and not (solution or "").strip():
+            raise Reject("empty_record", "both prompt and solution are empty")
+        tests, tests_kind = split_tests(values.get("tests"))
+        if "id" in values:
+            source_id = _text(values["id"], "id", allow_numbers=True)
+            if not source_id:
+                raise Reject("missing_field", "id: empty")
+        else:  # no id in the corpus (GSM8K): derive it from the content, never from position
+            source_id = "sha256:" + content_id(prompt, solution, answer)
+        metadata = self._metadata(src, data)
+        yield {
+            "id": content_id("problems", src.name, source_id),
+            "source": src.name,
+            "source_id": source_id,
+            "domain": src.domain,
+            "prompt": prompt,
+            "solution": solution,
+            "answer": answer,
+            "entry_point": entry_point,
+            "tests": tests,
+            "tests_kind": tests_kind,
+            "metadata": metadata,
+            "_origin": [self.order[src.name], envelope["file_index"], envelope["index"],
+                        envelope["source"], envelope["location"]],
+        }
+
+    @staticmethod
+    def _metadata(src: SourceConfig, data: dict) -> str | None:
+        if not src.metadata:
+            return None
+        if src.metadata == ("*",):
+            used = {s.from_ for s in src.fields.values() if s.from_}
+            used |= {m.group(1) for s in src.fields.values() if s.template
+                     for m in TEMPLATE_RE.finditer(s.template) if m.group(1)}
+            keep = {k: v for k, v in data.items() if k not in used}
+        else:
+            keep = {k: data.get(k) for k in src.metadata}
+        return json.dumps(keep, sort_keys=True, ensure_ascii=False, default=repr)
+
+
+class DedupeById(beam.PTransform):
+    """Keep one record per id (the first in source order); the others become rejects.
+
+    Source order = (source position in the config, file, line/row), so the choice is the same
+    on every run and runner.
+    """
+
+    STAGE = "dedupe"
+
+    def __init__(self, progress_dir: str | None = None):
+        super().__init__(label="dedupe")
+        self.progress_dir = progress_dir
+
+    def expand(self, records):
+        out = (
+            records
+            | "KeyById" >> beam.Map(lambda r: (r["id"], r))
+            | "GroupById" >> beam.GroupByKey()
+            | "PickFirst" >> beam.ParDo(_PickFirst(self.STAGE, self.progress_dir)).with_outputs(REJECTS, main="main")
+        )
+        return out.main, out[REJECTS]
+
+
+class _PickFirst(beam.DoFn):
+    def __init__(self, stage: str, progress_dir: str | None):
+        self.stage = stage
+        self.progress_dir = progress_dir
+
+    def setup(self):
+        self.counter = StageCounter(self.stage, self.progress_dir)
+
+    def process(self, item):
+        rid, group = item
+        group = sorted(group, key=lambda r: r["_origin"][:3])
+        first = group[0]
+        self.counter.inc("in", len(group))
+        self.counter.inc("accepted")
+        self.counter.inc("out")
+        for dup in group[1:]:
+            self.counter.inc("rejected/duplicate_id")
+            origin = dup["_origin"]
+            dup = {k: v for k, v in dup.items() if k != "_origin"}
+            yield beam.pvalue.TaggedOutput(REJECTS, reject_row(
+                self.stage, "duplicate_id", source=origin[3], location=origin[4],
+                detail=f"id {rid} (source_id {dup['source_id']!r}) first seen at "
+                       f"{first['_origin'][3]} {first['_origin'][4]}",
+                payload=dup))
+        yield {k: v for k, v in first.items() if k != "_origin"}
+
+    def finish_bundle(self):
+        self.counter.flush()

@@ -1,0 +1,61 @@
+"""Live per-stage counts while a local build runs, and the summary table at the end."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from pipelines.build import BuildResult, counts_table, stage_names
+from pipelines.config import DatasetConfig
+
+console = Console(stderr=False)
+
+
+def _table(title: str, rows: list[dict]) -> Table:
+    t = Table(title=title, title_justify="left", box=None, header_style="bold")
+    for col in ("stage", "in", "out", "rejected", "reasons"):
+        t.add_column(col, justify="left" if col in ("stage", "reasons") else "right")
+    for r in rows:
+        reasons = ", ".join(f"{k}={v}" for k, v in r["reasons"].items())
+        t.add_row(r["stage"], str(r["in"]), str(r["out"]), str(r["rejected"]), reasons)
+    return t
+
+
+class BuildView:
+    """A rich Live table fed by the build's progress poller (only on a terminal)."""
+
+    def __init__(self, cfg: DatasetConfig, enabled: bool = True):
+        self.cfg = cfg
+        self.names = stage_names(cfg)
+        self.live = Live(console=console, refresh_per_second=8, transient=True) \
+            if enabled and sys.stdout.isatty() else None
+
+    def __enter__(self):
+        if self.live:
+            self.live.__enter__()
+            self.update({})
+        return self
+
+    def __exit__(self, *exc):
+        if self.live:
+            self.live.__exit__(*exc)
+
+    def update(self, counters: dict) -> None:
+        if self.live:
+            self.live.update(_table(f"building {self.cfg.name} ...", counts_table(counters, self.names)))
+
+
+def print_summary(result: BuildResult) -> None:
+    m = result.manifest
+    if result.stages:
+        console.print(_table(f"{result.dataset}: per-stage counts", result.stages))
+    rows = sum(s["rows"] for s in m["splits"].values())
+    if result.status == "unchanged":
+        console.print(soft_wrap=True, *[f"[bold]{result.dataset}[/bold]: unchanged, same content as "
+                      f"{m['version']} (fingerprint {m['fingerprint'][:12]}); no new version"])
+    else:
+        console.print(soft_wrap=True, *[f"[bold]{result.dataset}[/bold]: created [bold]{m['version']}[/bold] with "
+                      f"{rows} rows and {m['rejects']['rows']} rejects (fingerprint {m['fingerprint'][:12]})"])

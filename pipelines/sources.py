@@ -1,0 +1,211 @@
+"""Source readers: JSONL (plain or .gz), Parquet, directories of code files, Hugging Face
+datasets (saved-to-disk folders, or Hub names when online), and earlier codekiln datasets.
+
+Files are listed when the pipeline is built and read by a DoFn, one file per element, streaming
+(nothing holds a whole file). Each record leaves as an envelope
+`{source_name, source, location, file_index, index, data}`; a bad line, an undecodable byte,
+an empty or unreadable file becomes a reject row naming the file and the line or row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.config import SourceConfig
+from transforms.stage import REJECTS, StageCounter, reject_row
+
+STAGE = "read"
+
+
+class SourceError(RuntimeError):
+    """A source that cannot be listed at launch (no files, unreadable folder)."""
+
+
+def list_files(src: SourceConfig, resolve_dataset=None) -> list[str]:
+    """The files one source reads, in a stable order. `resolve_dataset(ref)` gives a dataset's files."""
+    if src.format == "dataset":
+        return list(resolve_dataset(src.path))
+    if src.format == "code":
+        pattern = FileSystems.join(src.path, src.glob or "**/*.py")
+        return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    if src.format == "hf":
+        state = FileSystems.join(src.path, "state.json")
+        if not FileSystems.exists(state):
+            return [src.path]  # a Hub dataset name
+        with FileSystems.open(state) as f:
+            files = [d["filename"] for d in json.load(f)["_data_files"]]
+        return [FileSystems.join(src.path, name) for name in files]
+    matches = FileSystems.match([src.path])[0].metadata_list
+    if not matches:
+        raise SourceError(f"source {src.name!r}: no file matches {src.path}")
+    return sorted(m.path for m in matches)
+
+
+def sha256_files(paths: list[str]) -> str:
+    """Fingerprint of a source's bytes (the manifest records it)."""
+    total = hashlib.sha256()
+    for path in paths:
+        if not FileSystems.exists(path):
+            total.update(path.encode())  # a Hub name: identified by name only
+            continue
+        h = hashlib.sha256()
+        with FileSystems.open(path, compression_type="uncompressed") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        if len(paths) == 1:
+            return h.hexdigest()
+        total.update(f"{path}\0{h.hexdigest()}\n".encode())
+    return total.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# readers: (path, src) -> iterator of (index, location, data | RecordError)
+
+
+class RecordError(Exception):
+    def __init__(self, reason: str, detail: str, payload: str | None = None):
+        super().__init__(detail)
+        self.reason, self.detail, self.payload = reason, detail, payload
+
+
+def _read_jsonl(path: str, src: SourceConfig) -> Iterator[tuple[int, str, object]]:
+    with FileSystems.open(path) as f:  # .gz is decompressed by extension
+        n = 0
+        while True:
+            raw = f.readline()
+            if not raw:
+                break
+            n += 1
+            if not raw.strip():
+                continue
+            loc = f"line {n}"
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield n, loc, RecordError("invalid_utf8", f"byte {e.start}: {e.reason}",
+                                          json.dumps(raw.decode("utf-8", "backslashreplace")))
+                continue
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as e:
+                yield n, loc, RecordError("malformed_json", f"{e.msg} at column {e.colno}", json.dumps(text.rstrip("\r\n")))
+                continue
+            if not isinstance(data, dict):
+                yield n, loc, RecordError("not_an_object", f"a JSON {type(data).__name__}, expected an object", text.rstrip("\r\n"))
+                continue
+            yield n, loc, data
+
+
+def _read_parquet(path: str, src: SourceConfig):
+    import pyarrow.parquet as pq
+
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        n = 0
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=1024):
+            for row in batch.to_pylist():
+                n += 1
+                yield n, f"row {n}", row
+
+
+def _read_code(path: str, src: SourceConfig):
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        raw = f.read()
+    rel = os.path.relpath(path, src.path) if "://" not in path else path[len(src.path):].lstrip("/")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        yield 1, "file", RecordError("invalid_utf8", f"byte {e.start}: {e.reason}",
+                                     json.dumps({"path": rel}))
+        return
+    if text.strip():
+        yield 1, "file", {"path": rel, "text": text}
+
+
+def _read_hf(path: str, src: SourceConfig):
+    if FileSystems.exists(path):  # an .arrow file of a saved-to-disk dataset
+        import pyarrow as pa
+
+        with FileSystems.open(path, compression_type="uncompressed") as f:
+            n = 0
+            for batch in pa.ipc.open_stream(f):
+                for row in batch.to_pylist():
+                    n += 1
+                    yield n, f"row {n}", row
+        return
+    import datasets  # a Hub name: streaming, so nothing is held whole
+
+    ds = datasets.load_dataset(path, src.hf_name, split=src.hf_split or "train", streaming=True)
+    for n, row in enumerate(ds, 1):
+        yield n, f"row {n}", row
+
+
+READERS = {"jsonl": _read_jsonl, "parquet": _read_parquet, "dataset": _read_parquet,
+           "code": _read_code, "hf": _read_hf}
+
+
+class ReadFileDoFn(beam.DoFn):
+    """(source config, file index, path) -> envelopes; bad records and files -> rejects.
+
+    The `read` stage counts records (lines, rows, code files); an empty or unreadable file
+    counts as one rejected input.
+    """
+
+    def __init__(self, progress_dir: str | None = None):
+        self.progress_dir = progress_dir
+
+    def setup(self):
+        self.counter = StageCounter(STAGE, self.progress_dir)
+
+    def process(self, task):
+        src, file_index, path = task
+        emitted = 0
+        try:
+            for index, location, data in READERS[src.format](path, src):
+                self.counter.inc("in")
+                if isinstance(data, RecordError):
+                    yield self._reject(data.reason, path, location, data.detail, data.payload)
+                    continue
+                emitted += 1
+                self.counter.inc("accepted")
+                self.counter.inc("out")
+                yield {"source_name": src.name, "source": path, "location": location,
+                       "file_index": file_index, "index": index, "data": data}
+        except Exception as e:  # truncated gzip, not Parquet, unreadable: the rest of the file is lost
+            self.counter.inc("in")
+            yield self._reject("unreadable_file", path, None,
+                               f"{type(e).__name__}: {e} (after {emitted} records)", None)
+            return
+        if emitted == 0:
+            self.counter.inc("in")
+            yield self._reject("empty_file", path, None, "no records in this file", None)
+
+    def _reject(self, reason, path, location, detail, payload):
+        self.counter.inc(f"rejected/{reason}")
+        return beam.pvalue.TaggedOutput(REJECTS, reject_row(
+            STAGE, reason, source=path, location=location, detail=detail, payload=payload))
+
+    def finish_bundle(self):
+        self.counter.flush()
+
+
+class ReadSources(beam.PTransform):
+    """All files of all sources -> (envelopes, rejects). Files are spread over workers."""
+
+    def __init__(self, tasks: list[tuple[SourceConfig, int, str]], progress_dir: str | None = None):
+        super().__init__(label="read")
+        self.tasks = tasks
+        self.progress_dir = progress_dir
+
+    def expand(self, pbegin):
+        out = (
+            pbegin
+            | "ListFiles" >> beam.Create(self.tasks, reshuffle=len(self.tasks) > 1)
+            | "ReadFiles" >> beam.ParDo(ReadFileDoFn(self.progress_dir)).with_outputs(REJECTS, main="main")
+        )
+        return out.main, out[REJECTS]

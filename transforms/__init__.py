@@ -1,0 +1,1 @@
+"""The methods as plain Python, each with a thin Beam wrapper, plus the services they share."""

@@ -1,0 +1,196 @@
+"""Counted stages: the one way every step turns inputs into outputs or reject rows.
+
+A stage function takes one element and returns its outputs (an iterable); it raises `Reject`
+when the element cannot be used. `StageDoFn` wraps such a function for Beam: it counts every
+input as accepted or rejected (by reason), counts what it emits, and routes rejects to a tagged
+output in the shared reject schema. An input that yields nothing without a reject is itself a
+reject (`no_output`), so nothing is ever lost silently.
+
+Counts go to Beam metrics (namespace `codekiln`, names `<stage>/in`, `<stage>/out`,
+`<stage>/rejected/<reason>`) and, for local builds, to small progress files the CLI polls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+REJECTS = "rejects"
+METRICS_NAMESPACE = "codekiln"
+
+
+class Reject(Exception):
+    """Raised by a stage function: this element is unusable, for `reason` (a short snake_case code)."""
+
+    def __init__(self, reason: str, detail: str = "", *, location: str | None = None):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+        self.location = location
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=repr)
+
+
+def reject_row(stage: str, reason: str, *, source: str | None, location: str | None,
+               detail: str = "", payload: Any = None) -> dict:
+    """A row of the shared reject schema (`schemas.REJECT_SCHEMA`)."""
+    return {
+        "stage": stage,
+        "reason": reason,
+        "source": source,
+        "location": location,
+        "detail": detail[:4000] if detail else detail,
+        "payload": payload if isinstance(payload, str) or payload is None else to_json(payload),
+    }
+
+
+def describe(element: Any) -> tuple[str | None, str | None]:
+    """(source, location) of an element, for its reject row."""
+    if isinstance(element, dict):
+        source = element.get("source")
+        location = element.get("location") or element.get("id")
+        return (None if source is None else str(source), None if location is None else str(location))
+    return None, None
+
+
+class StageCounter:
+    """Per-stage counters: Beam metrics always, plus a local progress file when asked for."""
+
+    FLUSH_EVERY_S = 0.2
+
+    def __init__(self, stage: str, progress_dir: str | None = None):
+        self.stage = stage
+        self.progress_dir = progress_dir
+        self._metrics: dict[str, Any] = {}
+        self._local: Counter = Counter()
+        self._path: str | None = None
+        self._last_flush = 0.0
+
+    def inc(self, what: str, n: int = 1) -> None:
+        if n == 0:
+            return
+        name = f"{self.stage}/{what}"
+        counter = self._metrics.get(name)
+        if counter is None:
+            counter = self._metrics[name] = Metrics.counter(METRICS_NAMESPACE, name)
+        counter.inc(n)
+        if self.progress_dir:
+            self._local[name] += n
+            now = time.monotonic()
+            if now - self._last_flush > self.FLUSH_EVERY_S:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write this instance's running totals (atomically) for the CLI's live view."""
+        if not self.progress_dir or not self._local:
+            return
+        if self._path is None:
+            os.makedirs(self.progress_dir, exist_ok=True)
+            self._path = os.path.join(self.progress_dir, f"{os.getpid()}-{uuid.uuid4().hex}.json")
+        tmp = self._path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(dict(self._local), f)
+        os.replace(tmp, self._path)
+        self._last_flush = time.monotonic()
+
+
+def read_progress(progress_dir: str) -> dict[str, int]:
+    """Sum the progress files of every worker process (the local live view's data)."""
+    totals: Counter = Counter()
+    try:
+        names = os.listdir(progress_dir)
+    except FileNotFoundError:
+        return {}
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(progress_dir, name)) as f:
+                totals.update(json.load(f))
+        except (OSError, ValueError):
+            continue  # being replaced right now; the next poll sees it
+    return dict(totals)
+
+
+class StageDoFn(beam.DoFn):
+    """Applies a stage function element-wise with counting and reject routing.
+
+    `fn` must be picklable (a module-level function or an instance of a module-level class),
+    because on a distributed runner it travels to other processes.
+    """
+
+    def __init__(self, stage: str, fn: Callable[[Any], Iterable[Any]],
+                 progress_dir: str | None = None):
+        self.stage = stage
+        self.fn = fn
+        self.progress_dir = progress_dir
+
+    def setup(self):
+        self.counter = StageCounter(self.stage, self.progress_dir)
+        setup = getattr(self.fn, "setup", None)
+        if callable(setup):
+            setup()
+
+    def process(self, element):
+        self.counter.inc("in")
+        try:
+            outputs = list(self.fn(element))
+        except Reject as r:
+            yield self._reject(element, r.reason, r.detail, r.location)
+            return
+        except Exception as e:  # a bug or an unforeseen input: a reject, never a crashed job
+            detail = "".join(traceback.format_exception_only(type(e), e)).strip()
+            yield self._reject(element, f"unexpected_{type(e).__name__}", detail, None)
+            return
+        if not outputs:
+            yield self._reject(element, "no_output", "the stage produced nothing for this input", None)
+            return
+        self.counter.inc("accepted")
+        self.counter.inc("out", len(outputs))
+        yield from outputs
+
+    def _reject(self, element, reason, detail, location):
+        self.counter.inc(f"rejected/{reason}")
+        source, default_location = describe(element)
+        payload = element.get("data", element) if isinstance(element, dict) else element
+        return beam.pvalue.TaggedOutput(
+            REJECTS,
+            reject_row(self.stage, reason, source=source, location=location or default_location,
+                       detail=detail, payload=payload),
+        )
+
+    def finish_bundle(self):
+        self.counter.flush()
+
+    def teardown(self):
+        counter = getattr(self, "counter", None)
+        if counter is not None:
+            counter.flush()
+
+
+class Stage(beam.PTransform):
+    """`pcoll | Stage("normalise", fn)` -> (outputs, rejects)."""
+
+    def __init__(self, stage: str, fn: Callable[[Any], Iterable[Any]],
+                 progress_dir: str | None = None):
+        super().__init__(label=stage)
+        self.stage = stage
+        self.fn = fn
+        self.progress_dir = progress_dir
+
+    def expand(self, pcoll):
+        results = pcoll | beam.ParDo(
+            StageDoFn(self.stage, self.fn, self.progress_dir)
+        ).with_outputs(REJECTS, main="main")
+        return results.main, results[REJECTS]
