@@ -3,7 +3,7 @@
 The graph is always: read sources -> normalise to canonical records -> dedupe by id -> the
 kind's own stages -> Parquet shards, with every stage's rejects flattened into one reject
 dataset, and content summaries written beside the data. Nothing here is local-only: paths go
-through Beam's FileSystems and the runner is whatever the config or `--runner` names.
+through `transforms.fs` (local or any Beam filesystem) and the runner is whatever the config or `--runner` names.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -28,8 +27,9 @@ from pipelines.config import DatasetConfig
 from pipelines.fingerprint import Summarise, dataset_fingerprint
 from pipelines.mapping import DedupeById, Normaliser
 from pipelines.sources import ReadSources, list_files, sha256_files
-from pipelines.store import Store, join, read_json
+from pipelines.store import Store, read_json
 from schemas import REJECT_SCHEMA, schema_to_json
+from transforms import fs
 from transforms.stage import METRICS_NAMESPACE, Stage, read_progress
 
 LOCAL_RUNNER = "FnApiRunner"  # DirectRunner would first try to download Prism on every run
@@ -53,7 +53,7 @@ def pipeline_args(cfg: DatasetConfig, runner: str | None, beam_args: list[str]) 
     name = runner or cfg.beam.runner
     if name == "local":
         args = [f"--runner={LOCAL_RUNNER}", f"--direct_num_workers={cfg.beam.workers}",
-                f"--direct_running_mode={cfg.beam.mode}"]
+                f"--direct_running_mode={cfg.beam.mode}", "--default_sdk_harness_log_level=WARNING"]
         local = True
     else:
         args = [f"--runner={name}"]
@@ -140,7 +140,7 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
     progress_dir = tempfile.mkdtemp(prefix="codekiln-progress-") if local else None
     try:
         schema = kind.schema.arrow
-        data_prefix = join(staging, "data", cfg.split)
+        data_prefix = fs.join(staging, "data", cfg.split)
         p = beam.Pipeline(options=options)
         envelopes, r_read = p | ReadSources(tasks, progress_dir)
         records, r_norm = envelopes | Stage("normalise", Normaliser(cfg.sources), progress_dir)
@@ -150,10 +150,10 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
         rows | "WriteData" >> beam.io.WriteToParquet(
             data_prefix, schema, file_name_suffix=".parquet", shard_name_template=SHARD_TEMPLATE)
         rejects | "WriteRejects" >> beam.io.WriteToParquet(
-            join(staging, "rejects", "rejects"), REJECT_SCHEMA, file_name_suffix=".parquet",
+            fs.join(staging, "rejects", "rejects"), REJECT_SCHEMA, file_name_suffix=".parquet",
             shard_name_template=SHARD_TEMPLATE)
-        rows | "SummariseData" >> Summarise(join(staging, "_meta", "data.json"))
-        rejects | "SummariseRejects" >> Summarise(join(staging, "_meta", "rejects.json"), ("stage", "reason"))
+        rows | "SummariseData" >> Summarise(fs.join(staging, "_meta", "data.json"))
+        rejects | "SummariseRejects" >> Summarise(fs.join(staging, "_meta", "rejects.json"), ("stage", "reason"))
 
         result = p.run()
         if on_progress and progress_dir:
@@ -165,7 +165,7 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
         stages = _stage_counts(result, names)
         return _commit(cfg, store, staging, stages, sources_info, args)
     except BaseException:
-        store.discard(staging)
+        fs.delete_tree(staging)
         raise
     finally:
         if progress_dir:
@@ -179,17 +179,17 @@ def _relative(staging: str, paths: list[str]) -> list[str]:
 def _parquet_rows(path: str) -> int:
     import pyarrow.parquet as pq
 
-    with FileSystems.open(path, compression_type="uncompressed") as f:
+    with fs.open_read(path) as f:
         return pq.ParquetFile(f).metadata.num_rows
 
 
 def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
             sources_info: list[dict], args: list[str]) -> BuildResult:
     kind = kinds.KINDS[cfg.kind]
-    data_summary = read_json(join(staging, "_meta", "data.json"))
-    reject_summary = read_json(join(staging, "_meta", "rejects.json"))
-    data_files = [m.path for m in FileSystems.match([join(staging, "data", "*.parquet")])[0].metadata_list]
-    reject_files = [m.path for m in FileSystems.match([join(staging, "rejects", "*.parquet")])[0].metadata_list]
+    data_summary = read_json(fs.join(staging, "_meta", "data.json"))
+    reject_summary = read_json(fs.join(staging, "_meta", "rejects.json"))
+    data_files = fs.match(fs.join(staging, "data", "*.parquet"))
+    reject_files = fs.match(fs.join(staging, "rejects", "*.parquet"))
     rows = sum(_parquet_rows(f) for f in data_files)
     if rows != data_summary["rows"]:
         raise RuntimeError(f"wrote {rows} rows but the pipeline produced {data_summary['rows']}")
@@ -205,7 +205,7 @@ def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
 
     latest = store.latest(cfg.name)
     if latest and latest["fingerprint"] == fingerprint:
-        store.discard(staging)
+        fs.delete_tree(staging)
         return BuildResult(cfg.name, "unchanged", latest, stages)
 
     rel_data = _relative(staging, data_files)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import glob as globlib
 import hashlib
 import json
 import os
@@ -141,7 +142,8 @@ def parse(doc: Any, base_dir: str, overrides: list[str] = ()) -> list[DatasetCon
 
 
 def _apply_override(docs, names, spec: str) -> None:
-    """`--set a.b.c=value`: value parsed as YAML. A first segment naming a dataset targets it."""
+    """`--set a.b.c=value`, the value parsed as YAML, applied to every dataset of the file;
+    `--set <name>.a.b=v` or `--set datasets.<index>.a.b=v` targets one dataset."""
     if "=" not in spec:
         raise ConfigError(spec, "--set takes dotted.key=value")
     key, _, text = spec.partition("=")
@@ -152,10 +154,16 @@ def _apply_override(docs, names, spec: str) -> None:
         value = yaml.safe_load(text) if text else ""
     except yaml.YAMLError as e:
         raise ConfigError(key, f"--set value is not valid YAML: {e}") from None
-    targets = [d for (_, d), n in zip(docs, names, strict=True) if n == parts[0]]
-    if targets and len(docs) > 1:
-        parts = parts[1:]
-    else:
+    by_name = {n: d for (_, d), n in zip(docs, names, strict=True) if isinstance(n, str)}
+    if parts[0] == "datasets" and len(parts) > 2:  # datasets.<index or name>.key
+        sel = parts[1]
+        target = docs[int(sel)][1] if sel.isdigit() and int(sel) < len(docs) else by_name.get(sel)
+        if target is None:
+            raise ConfigError(key, f"no dataset {sel!r} in this config")
+        targets, parts = [target], parts[2:]
+    elif parts[0] in by_name and parts[0] not in DATASET_KEYS and len(parts) > 1:  # <name>.key
+        targets, parts = [by_name[parts[0]]], parts[1:]
+    else:  # a plain key: every dataset of the file
         targets = [d for _, d in docs]
     for d in targets:
         node = d
@@ -347,8 +355,8 @@ def _check_exists(fmt: str, path: str, glob: str | None, key: str) -> None:
         if not os.path.isdir(path):
             raise ConfigError(key, f"not a directory: {path}")
         return
-    if not os.path.exists(path):
-        raise ConfigError(key, f"no such file: {path}")
+    if not globlib.glob(path):
+        raise ConfigError(key, f"no file matches {path}")
 
 
 def _source_raw(s: SourceConfig) -> dict:

@@ -13,7 +13,7 @@ import json
 
 import apache_beam as beam
 
-from pipelines.store import write_bytes
+from transforms import fs
 
 MOD = 1 << 128
 
@@ -58,7 +58,7 @@ class _WriteJson(beam.DoFn):
         self.path = path
 
     def process(self, summary):
-        write_bytes(self.path, json.dumps(summary).encode())
+        fs.write_bytes(self.path, json.dumps(summary).encode())
         yield self.path
 
 

@@ -54,8 +54,8 @@ def print_summary(result: BuildResult) -> None:
         console.print(_table(f"{result.dataset}: per-stage counts", result.stages))
     rows = sum(s["rows"] for s in m["splits"].values())
     if result.status == "unchanged":
-        console.print(soft_wrap=True, *[f"[bold]{result.dataset}[/bold]: unchanged, same content as "
-                      f"{m['version']} (fingerprint {m['fingerprint'][:12]}); no new version"])
+        console.print(f"[bold]{result.dataset}[/bold]: unchanged, same content as "
+                      f"{m['version']} (fingerprint {m['fingerprint'][:12]}); no new version", soft_wrap=True)
     else:
-        console.print(soft_wrap=True, *[f"[bold]{result.dataset}[/bold]: created [bold]{m['version']}[/bold] with "
-                      f"{rows} rows and {m['rejects']['rows']} rejects (fingerprint {m['fingerprint'][:12]})"])
+        console.print(f"[bold]{result.dataset}[/bold]: created [bold]{m['version']}[/bold] with "
+                      f"{rows} rows and {m['rejects']['rows']} rejects (fingerprint {m['fingerprint'][:12]})", soft_wrap=True)

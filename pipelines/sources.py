@@ -9,15 +9,16 @@ an empty or unreadable file becomes a reject row naming the file and the line or
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
 from collections.abc import Iterator
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 from pipelines.config import SourceConfig
+from transforms import fs
 from transforms.stage import REJECTS, StageCounter, reject_row
 
 STAGE = "read"
@@ -32,30 +33,29 @@ def list_files(src: SourceConfig, resolve_dataset=None) -> list[str]:
     if src.format == "dataset":
         return list(resolve_dataset(src.path))
     if src.format == "code":
-        pattern = FileSystems.join(src.path, src.glob or "**/*.py")
-        return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+        globs = [src.glob] if src.glob else ["*.py", "**/*.py"]  # Beam's ** needs a directory
+        return sorted({p for g in globs for p in fs.match(fs.join(src.path, g))})
     if src.format == "hf":
-        state = FileSystems.join(src.path, "state.json")
-        if not FileSystems.exists(state):
+        state = fs.join(src.path, "state.json")
+        if not fs.exists(state):
             return [src.path]  # a Hub dataset name
-        with FileSystems.open(state) as f:
-            files = [d["filename"] for d in json.load(f)["_data_files"]]
-        return [FileSystems.join(src.path, name) for name in files]
-    matches = FileSystems.match([src.path])[0].metadata_list
+        files = [d["filename"] for d in json.loads(fs.read_bytes(state))["_data_files"]]
+        return [fs.join(src.path, name) for name in files]
+    matches = fs.match(src.path)
     if not matches:
         raise SourceError(f"source {src.name!r}: no file matches {src.path}")
-    return sorted(m.path for m in matches)
+    return matches
 
 
 def sha256_files(paths: list[str]) -> str:
     """Fingerprint of a source's bytes (the manifest records it)."""
     total = hashlib.sha256()
     for path in paths:
-        if not FileSystems.exists(path):
+        if not fs.exists(path):
             total.update(path.encode())  # a Hub name: identified by name only
             continue
         h = hashlib.sha256()
-        with FileSystems.open(path, compression_type="uncompressed") as f:
+        with fs.open_read(path) as f:
             while chunk := f.read(1 << 20):
                 h.update(chunk)
         if len(paths) == 1:
@@ -74,8 +74,20 @@ class RecordError(Exception):
         self.reason, self.detail, self.payload = reason, detail, payload
 
 
+def _open_text_source(path: str):
+    """Bytes of a (possibly compressed) file. gzip goes through Python's gzip module, which,
+    unlike Beam's decompressor, raises on a truncated stream instead of ending quietly."""
+    if path.endswith(".gz"):
+        return gzip.GzipFile(fileobj=fs.open_read(path))
+    if path.endswith((".bz2", ".zst", ".deflate", ".xz", ".lzma")):
+        from apache_beam.io.filesystems import FileSystems
+
+        return FileSystems.open(path)  # decompressed by extension, as Beam knows them
+    return fs.open_read(path)
+
+
 def _read_jsonl(path: str, src: SourceConfig) -> Iterator[tuple[int, str, object]]:
-    with FileSystems.open(path) as f:  # .gz is decompressed by extension
+    with _open_text_source(path) as f:
         n = 0
         while True:
             raw = f.readline()
@@ -105,7 +117,7 @@ def _read_jsonl(path: str, src: SourceConfig) -> Iterator[tuple[int, str, object
 def _read_parquet(path: str, src: SourceConfig):
     import pyarrow.parquet as pq
 
-    with FileSystems.open(path, compression_type="uncompressed") as f:
+    with fs.open_read(path) as f:
         n = 0
         for batch in pq.ParquetFile(f).iter_batches(batch_size=1024):
             for row in batch.to_pylist():
@@ -114,7 +126,7 @@ def _read_parquet(path: str, src: SourceConfig):
 
 
 def _read_code(path: str, src: SourceConfig):
-    with FileSystems.open(path, compression_type="uncompressed") as f:
+    with fs.open_read(path) as f:
         raw = f.read()
     rel = os.path.relpath(path, src.path) if "://" not in path else path[len(src.path):].lstrip("/")
     try:
@@ -128,10 +140,10 @@ def _read_code(path: str, src: SourceConfig):
 
 
 def _read_hf(path: str, src: SourceConfig):
-    if FileSystems.exists(path):  # an .arrow file of a saved-to-disk dataset
+    if fs.exists(path):  # an .arrow file of a saved-to-disk dataset
         import pyarrow as pa
 
-        with FileSystems.open(path, compression_type="uncompressed") as f:
+        with fs.open_read(path) as f:
             n = 0
             for batch in pa.ipc.open_stream(f):
                 for row in batch.to_pylist():
@@ -164,9 +176,10 @@ class ReadFileDoFn(beam.DoFn):
 
     def process(self, task):
         src, file_index, path = task
-        emitted = 0
+        emitted = seen = 0
         try:
             for index, location, data in READERS[src.format](path, src):
+                seen += 1
                 self.counter.inc("in")
                 if isinstance(data, RecordError):
                     yield self._reject(data.reason, path, location, data.detail, data.payload)
@@ -181,7 +194,7 @@ class ReadFileDoFn(beam.DoFn):
             yield self._reject("unreadable_file", path, None,
                                f"{type(e).__name__}: {e} (after {emitted} records)", None)
             return
-        if emitted == 0:
+        if seen == 0:
             self.counter.inc("in")
             yield self._reject("empty_file", path, None, "no records in this file", None)
 

@@ -3,7 +3,7 @@
 A build writes into `<root>/<dataset>/_staging/<build id>/`; committing moves the files into
 the next `v<N>/` and writes `manifest.json` last. A version exists only once its manifest does,
 so readers (the catalog, `ls`, publishing) never see a half-written build. Versions are never
-rewritten. Every path goes through Beam's `FileSystems`, so the root may be local or `gs://...`.
+rewritten. Paths go through `transforms.fs`, so the root may be local or `gs://...`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import re
 import uuid
 
-from apache_beam.io.filesystems import FileSystems
+from transforms import fs
 
 VERSION_RE = re.compile(r"^v([1-9][0-9]*)$")
 MANIFEST = "manifest.json"
@@ -23,50 +23,24 @@ class StoreError(RuntimeError):
     pass
 
 
-def join(*parts: str) -> str:
-    return FileSystems.join(*parts) if len(parts) > 1 else parts[0]
-
-
-def write_bytes(path: str, data: bytes) -> None:
-    with FileSystems.create(path) as f:
-        f.write(data)
-
-
 def read_json(path: str):
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-        return json.loads(f.read().decode())
-
-
-def _children(path: str, pattern: str) -> list[str]:
-    try:
-        return [m.path for m in FileSystems.match([join(path, pattern)])[0].metadata_list]
-    except Exception:
-        return []
+    return json.loads(fs.read_bytes(path).decode())
 
 
 class Store:
     def __init__(self, root: str):
-        self.root = root.rstrip("/") if "://" in root else root
+        self.root = root.rstrip("/") if fs.is_remote(root) else root
 
     # -- reading --------------------------------------------------------------------------
 
     def manifests(self, dataset: str | None = None) -> list[dict]:
         """Committed versions (those with a manifest), sorted by dataset then version number."""
-        pattern = join(self.root, dataset or "*", "v*", MANIFEST)
-        try:
-            paths = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-        except Exception:
-            paths = []
         out = []
-        for path in paths:
-            parts = path.replace("\\", "/").rstrip("/").split("/")
-            if not VERSION_RE.match(parts[-2]):
-                continue
-            out.append(read_json(path))
+        for path in fs.match(fs.join(self.root, dataset or "*", "v*", MANIFEST)):
+            parts = path.replace("\\", "/").split("/")
+            if VERSION_RE.match(parts[-2]):
+                out.append(read_json(path))
         return sorted(out, key=lambda m: (m["dataset"], m["version_number"]))
-
-    def datasets(self) -> list[str]:
-        return sorted({m["dataset"] for m in self.manifests()})
 
     def latest(self, dataset: str) -> dict | None:
         versions = self.manifests(dataset)
@@ -87,29 +61,24 @@ class Store:
         raise StoreError(f"{name} has no version {version!r} (versions: {known})")
 
     def version_dir(self, dataset: str, version: str) -> str:
-        return join(self.root, dataset, version)
+        return fs.join(self.root, dataset, version)
 
     def files(self, manifest: dict, split: str | None = None) -> list[str]:
-        """Absolute paths of a version's data files (one split or all), as the manifest lists them."""
+        """Paths of a version's data files (one split or all), exactly as its manifest lists them."""
         base = self.version_dir(manifest["dataset"], manifest["version"])
         splits = [split] if split else sorted(manifest["splits"])
-        return [join(base, rel) for s in splits for rel in manifest["splits"][s]["files"]]
+        return [fs.join(base, rel) for s in splits for rel in manifest["splits"][s]["files"]]
 
     def reject_files(self, manifest: dict) -> list[str]:
         base = self.version_dir(manifest["dataset"], manifest["version"])
-        return [join(base, rel) for rel in manifest["rejects"]["files"]]
+        return [fs.join(base, rel) for rel in manifest["rejects"]["files"]]
 
     # -- writing --------------------------------------------------------------------------
 
     def new_staging(self, dataset: str) -> str:
-        path = join(self.root, dataset, STAGING, uuid.uuid4().hex)
-        if "://" not in path:
-            FileSystems.mkdirs(path)
+        path = fs.join(self.root, dataset, STAGING, uuid.uuid4().hex)
+        fs.mkdirs(path)
         return path
-
-    def discard(self, path: str) -> None:
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
 
     def commit(self, dataset: str, staging: str, manifest: dict, relative_files: list[str]) -> dict:
         """Move a finished build's files into the next version and write its manifest last."""
@@ -117,21 +86,15 @@ class Store:
         number = (latest["version_number"] + 1) if latest else 1
         version = f"v{number}"
         target = self.version_dir(dataset, version)
-        if FileSystems.exists(join(target, MANIFEST)):
+        if fs.exists(fs.join(target, MANIFEST)):
             raise StoreError(f"{dataset}/{version} appeared during this build (a concurrent build?)")
-        if FileSystems.exists(target):  # left by a build that died while committing: never visible
-            FileSystems.delete([target])
-        if "://" not in target:
-            for sub in sorted({rel.rsplit("/", 1)[0] for rel in relative_files} | {""}):
-                path = join(target, sub) if sub else target
-                if not FileSystems.exists(path):
-                    FileSystems.mkdirs(path)
-        FileSystems.rename([join(staging, r) for r in relative_files],
-                           [join(target, r) for r in relative_files])
+        fs.delete_tree(target)  # left by a build that died while committing: never visible
+        for rel in relative_files:
+            fs.rename(fs.join(staging, rel), fs.join(target, rel))
         manifest = dict(manifest, version=version, version_number=number,
                         parent=latest["version"] if latest else None)
-        tmp = join(target, MANIFEST + ".tmp")
-        write_bytes(tmp, json.dumps(manifest, indent=2, sort_keys=False).encode())
-        FileSystems.rename([tmp], [join(target, MANIFEST)])  # the commit point
-        self.discard(staging)
+        tmp = fs.join(target, MANIFEST + ".tmp")
+        fs.write_bytes(tmp, json.dumps(manifest, indent=2).encode())
+        fs.rename(tmp, fs.join(target, MANIFEST))  # the commit point
+        fs.delete_tree(staging)
         return manifest

@@ -1,0 +1,82 @@
+"""The CLI end to end, as a user runs it (subprocesses of `codekiln`)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tests.conftest import REPO, humaneval, run_cli, write_jsonl
+
+
+def test_demo_builds_once_then_is_unchanged_and_answers_sql(store_root):
+    first = run_cli("build", "configs/demo.yaml", "--root", str(store_root))
+    assert "created v1" in first.stdout and "normalise" in first.stdout
+    second = run_cli("build", "configs/demo.yaml", "--root", str(store_root))
+    assert "unchanged" in second.stdout and "created" not in second.stdout
+    out = run_cli("sql", "select count(*) as n from problems", "--format", "json", root=store_root)
+    assert json.loads(out.stdout) == [{"n": 70}]
+    csv_out = run_cli("sql", "select domain, count(*) n from problems group by 1 order by 1",
+                      "--format", "csv", root=store_root)
+    assert csv_out.stdout.splitlines() == ["domain,n", "code,20", "math,50"]
+    ls = run_cli("ls", root=store_root)
+    assert "problems" in ls.stdout and "v1" in ls.stdout and "70" in ls.stdout
+    manifest = json.loads(run_cli("show", "problems@v1", root=store_root).stdout)
+    assert manifest["version"] == "v1" and manifest["splits"]["train"]["rows"] == 70
+    assert [s["name"] for s in manifest["sources"]] == ["humaneval", "math500", "gsm8k"]
+
+
+def test_bad_config_fails_before_any_work_naming_the_key(tmp_path, store_root):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("name: x\nkind: problems\nsource: {path: nowhere.jsonl}\nparams: {}\n")
+    proc = run_cli("build", str(cfg), "--root", str(store_root), check=False)
+    assert proc.returncode == 2 and "source.path" in proc.stderr and "nowhere.jsonl" in proc.stderr
+    assert not store_root.exists()
+    proc = run_cli("build", "configs/demo.yaml", "--set", "datasets.0.beam.workers=-1",
+                   "--root", str(store_root), check=False)
+    assert proc.returncode == 2 and "beam.workers" in proc.stderr
+
+
+def test_show_unknown_and_sql_error(store_root):
+    assert run_cli("show", "nope", root=store_root, check=False).returncode == 1
+    proc = run_cli("sql", "select * from nope", root=store_root, check=False)
+    assert proc.returncode == 1 and "nope" in proc.stderr
+    assert "codekiln build" in run_cli("--help").stdout
+
+
+def test_killing_a_build_midway_leaves_no_visible_version(tmp_path, store_root):
+    records = humaneval()
+    big = [dict(r, task_id=f"{r['task_id']}#{i}") for i in range(1000) for r in records]
+    src = write_jsonl(tmp_path / "big.jsonl", big)
+    cfg = tmp_path / "big.yaml"
+    cfg.write_text(json.dumps({"name": "big", "kind": "problems", "source": {
+        "path": str(src), "fields": {"id": "task_id", "prompt": "prompt", "solution": "canonical_solution",
+                                     "tests": "test", "entry_point": "entry_point"}}}))
+    progress_tmp = tmp_path / "tmp"
+    progress_tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(progress_tmp))
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "build", str(cfg), "--root", str(store_root)],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        # wait until the build is demonstrably midway: its workers have reported reading records
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            files = list(progress_tmp.glob("codekiln-progress-*/*.json"))
+            if any(json.loads(f.read_text() or "{}").get("read/in", 0) > 0 for f in files if f.suffix == ".json"):
+                break
+            time.sleep(0.05)  # polling interval while waiting for the condition above
+        assert proc.poll() is None, "the build finished before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert not list(store_root.rglob("manifest.json"))
+    assert "no datasets" in run_cli("ls", root=store_root).stdout
+    assert json.loads(run_cli("sql", "select count(*) n from versions", "--format", "json",
+                              root=store_root).stdout) == [{"n": 0}]
+    # and the next build is unaffected by the leftovers
+    small = tmp_path / "small.yaml"
+    write_jsonl(src, records[:5])
+    small.write_text(cfg.read_text())
+    assert "created v1" in run_cli("build", str(small), "--root", str(store_root)).stdout
