@@ -9,6 +9,8 @@ through `transforms.fs` (local or any Beam filesystem) and the runner is whateve
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -24,8 +26,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import pipelines
 from pipelines import kinds
 from pipelines.config import DatasetConfig
-from pipelines.fingerprint import Summarise, dataset_fingerprint
 from pipelines.mapping import DedupeById, Normaliser
+from pipelines.shards import SHARDS_JSON, WriteShards
 from pipelines.sources import ReadSources, list_files, sha256_files
 from pipelines.store import Store, read_json
 from schemas import REJECT_SCHEMA, schema_to_json
@@ -33,7 +35,6 @@ from transforms import fs
 from transforms.stage import METRICS_NAMESPACE, Stage, read_progress
 
 LOCAL_RUNNER = "FnApiRunner"  # DirectRunner would first try to download Prism on every run
-SHARD_TEMPLATE = "-SSSSS-of-NNNNN"
 
 
 @dataclass
@@ -45,7 +46,7 @@ class BuildResult:
 
 
 def stage_names(cfg: DatasetConfig) -> list[str]:
-    return ["read", "normalise", "dedupe", *kinds.KINDS[cfg.kind].stages]
+    return ["read", "normalise", "dedupe", *kinds.KINDS[cfg.kind].stages, "write"]
 
 
 def pipeline_args(cfg: DatasetConfig, runner: str | None, beam_args: list[str]) -> tuple[list[str], bool]:
@@ -139,21 +140,17 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
     staging = store.new_staging(cfg.name)
     progress_dir = tempfile.mkdtemp(prefix="codekiln-progress-") if local else None
     try:
-        schema = kind.schema.arrow
-        data_prefix = fs.join(staging, "data", cfg.split)
         p = beam.Pipeline(options=options)
         envelopes, r_read = p | ReadSources(tasks, progress_dir)
         records, r_norm = envelopes | Stage("normalise", Normaliser(cfg.sources), progress_dir)
-        unique, r_dup = records | DedupeById(progress_dir)
+        unique, r_dup = records | DedupeById(fs.join(staging, "_spill"), progress_dir)
         rows, r_kind = kind.build(unique, cfg.params, kinds.BuildContext(progress_dir))
-        rejects = (r_read, r_norm, r_dup, *r_kind) | "AllRejects" >> beam.Flatten()
-        rows | "WriteData" >> beam.io.WriteToParquet(
-            data_prefix, schema, file_name_suffix=".parquet", shard_name_template=SHARD_TEMPLATE)
-        rejects | "WriteRejects" >> beam.io.WriteToParquet(
-            fs.join(staging, "rejects", "rejects"), REJECT_SCHEMA, file_name_suffix=".parquet",
-            shard_name_template=SHARD_TEMPLATE)
-        rows | "SummariseData" >> Summarise(fs.join(staging, "_meta", "data.json"))
-        rejects | "SummariseRejects" >> Summarise(fs.join(staging, "_meta", "rejects.json"), ("stage", "reason"))
+        r_write = rows | "WriteData" >> WriteShards(
+            fs.join(staging, "data"), kind.schema.arrow, progress_dir=progress_dir)
+        ((r_read, r_norm, r_dup, *r_kind, r_write)
+         | "AllRejects" >> beam.Flatten()
+         | "WriteRejects" >> WriteShards(fs.join(staging, "rejects"), REJECT_SCHEMA, stage="write_rejects",
+                                         group_fields=("stage", "reason")))
 
         result = p.run()
         if on_progress and progress_dir:
@@ -172,44 +169,38 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
             shutil.rmtree(progress_dir, ignore_errors=True)
 
 
-def _relative(staging: str, paths: list[str]) -> list[str]:
-    return sorted(p[len(staging):].lstrip("/") for p in paths)
+def _shard_names(summary: dict, directory: str, prefix: str) -> list[tuple[str, str]]:
+    """(temp path, final relative path) for each committed shard, Hub-style names."""
+    n = len(summary["files"])
+    return [(f["path"], f"{directory}/{prefix}-{i:05d}-of-{n:05d}.parquet")
+            for i, f in enumerate(summary["files"])]
 
 
-def _parquet_rows(path: str) -> int:
-    import pyarrow.parquet as pq
-
-    with fs.open_read(path) as f:
-        return pq.ParquetFile(f).metadata.num_rows
+def dataset_fingerprint(schema_json: list, splits: dict[str, str], rejects: str) -> str:
+    """The version fingerprint: schema + per-split and reject content hashes (order-free)."""
+    blob = json.dumps({"schema": schema_json, "splits": splits, "rejects": rejects}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
             sources_info: list[dict], args: list[str]) -> BuildResult:
     kind = kinds.KINDS[cfg.kind]
-    data_summary = read_json(fs.join(staging, "_meta", "data.json"))
-    reject_summary = read_json(fs.join(staging, "_meta", "rejects.json"))
-    data_files = fs.match(fs.join(staging, "data", "*.parquet"))
-    reject_files = fs.match(fs.join(staging, "rejects", "*.parquet"))
-    rows = sum(_parquet_rows(f) for f in data_files)
-    if rows != data_summary["rows"]:
-        raise RuntimeError(f"wrote {rows} rows but the pipeline produced {data_summary['rows']}")
-
+    data = read_json(fs.join(staging, "data", SHARDS_JSON))
+    rejects = read_json(fs.join(staging, "rejects", SHARDS_JSON))
     by_stage: dict[str, dict[str, int]] = {}
-    for key, n in reject_summary["groups"].items():
+    for key, n in rejects["groups"].items():
         stage, reason = key.split("/", 1)
         by_stage.setdefault(stage, {})[reason] = n
     schema_json = schema_to_json(kind.schema.arrow)
-    fingerprint = dataset_fingerprint(schema_json, {cfg.split: data_summary["hash"]}, reject_summary["hash"])
-    stages = stages + [{"stage": "write", "in": data_summary["rows"], "accepted": rows, "out": rows,
-                        "rejected": 0, "reasons": {}}]
+    fingerprint = dataset_fingerprint(schema_json, {cfg.split: data["content_hash"]}, rejects["content_hash"])
 
     latest = store.latest(cfg.name)
     if latest and latest["fingerprint"] == fingerprint:
         fs.delete_tree(staging)
         return BuildResult(cfg.name, "unchanged", latest, stages)
 
-    rel_data = _relative(staging, data_files)
-    rel_rejects = _relative(staging, reject_files)
+    data_moves = _shard_names(data, "data", cfg.split)
+    reject_moves = _shard_names(rejects, "rejects", "rejects")
     manifest = {
         "dataset": cfg.name,
         "kind": cfg.kind,
@@ -223,12 +214,13 @@ def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
         "config_sha256": cfg.sha256,
         "beam_args": args,
         "sources": sources_info,
-        "splits": {cfg.split: {"rows": rows, "files": rel_data, "content_hash": data_summary["hash"]}},
-        "rejects": {"rows": reject_summary["rows"], "files": rel_rejects, "by_stage": by_stage,
-                    "content_hash": reject_summary["hash"]},
+        "splits": {cfg.split: {"rows": data["rows"], "files": [r for _, r in data_moves],
+                               "content_hash": data["content_hash"]}},
+        "rejects": {"rows": rejects["rows"], "files": [r for _, r in reject_moves], "by_stage": by_stage,
+                    "content_hash": rejects["content_hash"]},
         "stages": stages,
         "schema": schema_json,
         "fingerprint": fingerprint,
     }
-    manifest = store.commit(cfg.name, staging, manifest, rel_data + rel_rejects)
+    manifest = store.commit(cfg.name, staging, manifest, data_moves + reject_moves)
     return BuildResult(cfg.name, "created", manifest, stages)

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import ast
 import json
+import pickle
 import re
+import uuid
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines.config import FieldSpec, SourceConfig
 from schemas import content_id
+from transforms import fs
 from transforms.stage import REJECTS, Reject, StageCounter, reject_row
 
 TEMPLATE_RE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.]*)\}")
@@ -165,27 +170,67 @@ class Normaliser:
 class DedupeById(beam.PTransform):
     """Keep one record per id (the first in source order); the others become rejects.
 
-    Source order = (source position in the config, file, line/row), so the choice is the same
-    on every run and runner.
+    Source order = (source position in the config, file, line/row), so the choice is the same on
+    every run and runner. Records are spilled to files under `spill_dir` as they stream past and
+    read back once the (small) set of duplicates is known; only `(id, position)` keys are
+    shuffled, so memory does not grow with the size of the records.
     """
 
     STAGE = "dedupe"
 
-    def __init__(self, progress_dir: str | None = None):
+    def __init__(self, spill_dir: str, progress_dir: str | None = None):
         super().__init__(label="dedupe")
+        self.spill_dir = spill_dir
         self.progress_dir = progress_dir
 
     def expand(self, records):
-        out = (
-            records
-            | "KeyById" >> beam.Map(lambda r: (r["id"], r))
+        spilled = records | "Spill" >> beam.ParDo(_SpillWriter(self.spill_dir)).with_outputs("keys", main="files")
+        losers = (
+            spilled.keys
             | "GroupById" >> beam.GroupByKey()
-            | "PickFirst" >> beam.ParDo(_PickFirst(self.STAGE, self.progress_dir)).with_outputs(REJECTS, main="main")
+            | "FindDuplicates" >> beam.FlatMap(_duplicates)
         )
+        out = spilled.files | "ReadBack" >> beam.ParDo(
+            _SpillReader(self.STAGE, self.progress_dir), beam.pvalue.AsDict(losers)
+        ).with_outputs(REJECTS, main="main")
         return out.main, out[REJECTS]
 
 
-class _PickFirst(beam.DoFn):
+def _position(record: dict) -> tuple[int, int, int]:
+    return tuple(record["_origin"][:3])
+
+
+def _duplicates(item):
+    """(id, [(position, where), ...]) -> ((id, position), first's where) for every later copy."""
+    rid, seen = item
+    seen = sorted(seen)
+    for position, _ in seen[1:]:
+        yield (rid, tuple(position)), seen[0][1]
+
+
+class _SpillWriter(beam.DoFn):
+    def __init__(self, spill_dir: str):
+        self.spill_dir = spill_dir
+
+    def start_bundle(self):
+        self.file = None
+
+    def process(self, record):
+        if self.file is None:
+            self.path = fs.join(self.spill_dir, f"{uuid.uuid4().hex}.pkl")
+            self.file = fs.create(self.path)
+        pickle.dump(record, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+        origin = record["_origin"]
+        yield beam.pvalue.TaggedOutput("keys", (record["id"], (_position(record), f"{origin[3]} {origin[4]}")))
+
+    def finish_bundle(self):
+        if self.file is not None:
+            self.file.close()
+            window = GlobalWindow()
+            yield WindowedValue(self.path, window.max_timestamp(), [window])
+
+
+class _SpillReader(beam.DoFn):
     def __init__(self, stage: str, progress_dir: str | None):
         self.stage = stage
         self.progress_dir = progress_dir
@@ -193,23 +238,27 @@ class _PickFirst(beam.DoFn):
     def setup(self):
         self.counter = StageCounter(self.stage, self.progress_dir)
 
-    def process(self, item):
-        rid, group = item
-        group = sorted(group, key=lambda r: r["_origin"][:3])
-        first = group[0]
-        self.counter.inc("in", len(group))
-        self.counter.inc("accepted")
-        self.counter.inc("out")
-        for dup in group[1:]:
-            self.counter.inc("rejected/duplicate_id")
-            origin = dup["_origin"]
-            dup = {k: v for k, v in dup.items() if k != "_origin"}
-            yield beam.pvalue.TaggedOutput(REJECTS, reject_row(
-                self.stage, "duplicate_id", source=origin[3], location=origin[4],
-                detail=f"id {rid} (source_id {dup['source_id']!r}) first seen at "
-                       f"{first['_origin'][3]} {first['_origin'][4]}",
-                payload=dup))
-        yield {k: v for k, v in first.items() if k != "_origin"}
+    def process(self, path, losers):
+        with fs.open_read(path) as f:
+            while True:
+                try:
+                    record = pickle.load(f)
+                except EOFError:
+                    break
+                self.counter.inc("in")
+                origin = record["_origin"]
+                row = {k: v for k, v in record.items() if k != "_origin"}
+                first = losers.get((row["id"], _position(record))) if losers else None
+                if first is None:
+                    self.counter.inc("accepted")
+                    self.counter.inc("out")
+                    yield row
+                    continue
+                self.counter.inc("rejected/duplicate_id")
+                yield beam.pvalue.TaggedOutput(REJECTS, reject_row(
+                    self.stage, "duplicate_id", source=origin[3], location=origin[4],
+                    detail=f"id {row['id']} (source_id {row['source_id']!r}) first seen at {first}",
+                    payload=row))
 
     def finish_bundle(self):
         self.counter.flush()

@@ -80,8 +80,9 @@ class Store:
         fs.mkdirs(path)
         return path
 
-    def commit(self, dataset: str, staging: str, manifest: dict, relative_files: list[str]) -> dict:
-        """Move a finished build's files into the next version and write its manifest last."""
+    def commit(self, dataset: str, staging: str, manifest: dict, moves: list[tuple[str, str]]) -> dict:
+        """Move a finished build's files (temp path -> path relative to the version) into the
+        next version and write its manifest last."""
         latest = self.latest(dataset)
         number = (latest["version_number"] + 1) if latest else 1
         version = f"v{number}"
@@ -89,8 +90,8 @@ class Store:
         if fs.exists(fs.join(target, MANIFEST)):
             raise StoreError(f"{dataset}/{version} appeared during this build (a concurrent build?)")
         fs.delete_tree(target)  # left by a build that died while committing: never visible
-        for rel in relative_files:
-            fs.rename(fs.join(staging, rel), fs.join(target, rel))
+        for src, rel in moves:
+            fs.rename(src, fs.join(target, rel))
         manifest = dict(manifest, version=version, version_number=number,
                         parent=latest["version"] if latest else None)
         tmp = fs.join(target, MANIFEST + ".tmp")

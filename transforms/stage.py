@@ -65,44 +65,57 @@ def describe(element: Any) -> tuple[str | None, str | None]:
 
 
 class StageCounter:
-    """Per-stage counters: Beam metrics always, plus a local progress file when asked for."""
+    """Per-stage counters, cheap enough to call per element.
+
+    Counts accumulate in a plain dict and are pushed to Beam metrics at `flush()` (every bundle
+    end, so a retried bundle's counts are committed or dropped with it) and, for local builds,
+    written to a progress file at most every FLUSH_EVERY_S for the CLI's live view.
+    """
 
     FLUSH_EVERY_S = 0.2
+    CHECK_EVERY = 256  # increments between clock reads
 
     def __init__(self, stage: str, progress_dir: str | None = None):
         self.stage = stage
         self.progress_dir = progress_dir
-        self._metrics: dict[str, Any] = {}
-        self._local: Counter = Counter()
+        self._pending: dict[str, int] = {}
+        self._totals: Counter = Counter()  # this instance's running totals, for the live view
         self._path: str | None = None
-        self._last_flush = 0.0
+        self._last_write = 0.0
+        self._since_check = 0
 
     def inc(self, what: str, n: int = 1) -> None:
-        if n == 0:
-            return
-        name = f"{self.stage}/{what}"
-        counter = self._metrics.get(name)
-        if counter is None:
-            counter = self._metrics[name] = Metrics.counter(METRICS_NAMESPACE, name)
-        counter.inc(n)
+        self._pending[what] = self._pending.get(what, 0) + n
         if self.progress_dir:
-            self._local[name] += n
-            now = time.monotonic()
-            if now - self._last_flush > self.FLUSH_EVERY_S:
-                self.flush()
+            self._since_check += 1
+            if self._since_check >= self.CHECK_EVERY:
+                self._since_check = 0
+                if time.monotonic() - self._last_write > self.FLUSH_EVERY_S:
+                    self._write_progress()
 
-    def flush(self) -> None:
-        """Write this instance's running totals (atomically) for the CLI's live view."""
-        if not self.progress_dir or not self._local:
-            return
+    def _write_progress(self) -> None:
+        snapshot = self._totals.copy()
+        for what, n in self._pending.items():
+            snapshot[f"{self.stage}/{what}"] += n
         if self._path is None:
             os.makedirs(self.progress_dir, exist_ok=True)
             self._path = os.path.join(self.progress_dir, f"{os.getpid()}-{uuid.uuid4().hex}.json")
         tmp = self._path + ".tmp"
         with open(tmp, "w") as f:
-            json.dump(dict(self._local), f)
+            json.dump(dict(snapshot), f)
         os.replace(tmp, self._path)
-        self._last_flush = time.monotonic()
+        self._last_write = time.monotonic()
+
+    def flush(self) -> None:
+        """Push pending counts to Beam metrics (call at bundle end) and refresh the progress file."""
+        for what, n in self._pending.items():
+            name = f"{self.stage}/{what}"
+            Metrics.counter(METRICS_NAMESPACE, name).inc(n)
+            self._totals[name] += n
+        had = bool(self._pending)
+        self._pending = {}
+        if self.progress_dir and had:
+            self._write_progress()
 
 
 def read_progress(progress_dir: str) -> dict[str, int]:
@@ -172,11 +185,6 @@ class StageDoFn(beam.DoFn):
 
     def finish_bundle(self):
         self.counter.flush()
-
-    def teardown(self):
-        counter = getattr(self, "counter", None)
-        if counter is not None:
-            counter.flush()
 
 
 class Stage(beam.PTransform):
