@@ -124,6 +124,27 @@ class _ProgressPoller:
         self.cb(read_progress(self.dir))
 
 
+def check_references(configs: list[DatasetConfig], store: Store) -> None:
+    """Every `dataset:` source names a committed version or a dataset declared earlier in the file."""
+    from pipelines.config import ConfigError
+    from pipelines.store import StoreError
+
+    declared: set[str] = set()
+    for ci, cfg in enumerate(configs):
+        for si, src in enumerate(cfg.sources):
+            if src.format != "dataset":
+                continue
+            name, _, version = src.path.partition("@")
+            if name in declared and not version:
+                continue
+            try:
+                store.resolve(src.path)
+            except StoreError as e:
+                prefix = f"datasets[{ci}]." if len(configs) > 1 else ""
+                raise ConfigError(f"{prefix}sources[{si}].dataset", str(e)) from None
+        declared.add(cfg.name)
+
+
 def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None,
                   beam_args: list[str] = (), on_progress: Callable[[dict], None] | None = None) -> BuildResult:
     kind = kinds.KINDS[cfg.kind]

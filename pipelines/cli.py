@@ -101,10 +101,14 @@ def cmd_build(args, beam_args) -> int:
     except ConfigError as e:
         return _err(f"{args.config}: {e}", 2)
     from pipelines import progress
-    from pipelines.build import build_dataset
+    from pipelines.build import build_dataset, check_references
     from pipelines.store import Store
 
     store = Store(_root(args))
+    try:
+        check_references(configs, store)
+    except ConfigError as e:
+        return _err(f"{args.config}: {e}", 2)
     for cfg in configs:
         view = progress.BuildView(cfg, enabled=not args.quiet)
         try:

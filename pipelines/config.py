@@ -292,7 +292,7 @@ def _source(s, p: str, base_dir: str, default_name: str) -> SourceConfig:
         fields = {"id": FieldSpec(from_="path"), "solution": FieldSpec(from_="text")}
     if fmt == "dataset" and not fields:
         fields = {k: FieldSpec(from_=k) for k in ("prompt", "solution", "answer", "entry_point", "tests")}
-        fields["id"] = FieldSpec(from_="source_id")
+        fields["id"] = FieldSpec(from_="id")  # lineage: the upstream row id
     domain = s.get("domain") or ("code" if "entry_point" in fields or fmt == "code" else "math")
     _choice(domain, DOMAINS, f"{p}domain")
     metadata = s.get("metadata") or []

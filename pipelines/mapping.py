@@ -85,6 +85,9 @@ def split_tests(tests: Any) -> tuple[list[str], str]:
     """Tests as given (a test-function string or assert strings) -> (list, tests_kind)."""
     if tests is None or tests == "" or tests == []:
         return [], "none"
+    if isinstance(tests, list) and len(tests) == 1 and isinstance(tests[0], str) \
+            and _defines_check(_parse(tests[0], "tests[0]")):
+        return tests, "check_function"  # as stored by a `problems` dataset
     if isinstance(tests, list):
         out = []
         for i, t in enumerate(tests):
@@ -96,11 +99,15 @@ def split_tests(tests: Any) -> tuple[list[str], str]:
     if not isinstance(tests, str):
         raise Reject("wrong_type", f"tests: expected text or a list of texts, got {type(tests).__name__}")
     tree = _parse(tests, "tests")
-    if any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body):
+    if _defines_check(tree):
         return [tests], "check_function"
     if tree.body and all(isinstance(n, ast.Assert) for n in tree.body):
         return [ast.get_source_segment(tests, n) for n in tree.body], "asserts"
     raise Reject("unsupported_tests", "tests: neither a `def check(candidate)` nor assert statements")
+
+
+def _defines_check(tree: ast.Module) -> bool:
+    return any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body)
 
 
 def _parse(src: str, name: str) -> ast.Module:

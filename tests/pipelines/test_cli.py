@@ -80,3 +80,26 @@ def test_killing_a_build_midway_leaves_no_visible_version(tmp_path, store_root):
     write_jsonl(src, records[:5])
     small.write_text(cfg.read_text())
     assert "created v1" in run_cli("build", str(small), "--root", str(store_root)).stdout
+
+
+def test_a_dataset_can_read_another_datasets_latest_version(tmp_path, store_root):
+    cfg = tmp_path / "two.yaml"
+    cfg.write_text(f"""
+datasets:
+  - name: base
+    kind: problems
+    source: {{path: {REPO}/configs/samples/humaneval.jsonl,
+              fields: {{id: task_id, prompt: prompt, solution: canonical_solution, tests: test, entry_point: entry_point}}}}
+  - name: again
+    kind: problems
+    source: {{dataset: base}}
+""")
+    run_cli("build", str(cfg), "--root", str(store_root))
+    out = run_cli("sql", "select count(*) n, count(distinct a.tests_kind) k, min(a.tests_kind) t "
+                  "from again a join base b on a.source_id = b.id and a.prompt = b.prompt and a.tests = b.tests",
+                  "--format", "json", root=store_root)
+    assert json.loads(out.stdout) == [{"n": 20, "k": 1, "t": "check_function"}]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nkind: problems\nsource: {dataset: nothing}\n")
+    proc = run_cli("build", str(bad), "--root", str(store_root), check=False)
+    assert proc.returncode == 2 and "source.dataset" not in proc.stderr and "sources[0].dataset" in proc.stderr
