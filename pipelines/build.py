@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -173,11 +174,9 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
          | "WriteRejects" >> WriteShards(fs.join(staging, "rejects"), REJECT_SCHEMA, stage="write_rejects",
                                          group_fields=("stage", "reason")))
 
-        result = p.run()
-        if on_progress and progress_dir:
-            with _ProgressPoller(progress_dir, on_progress):
-                result.wait_until_finish()
-        else:
+        poller = _ProgressPoller(progress_dir, on_progress) if on_progress and progress_dir else nullcontext()
+        with poller:  # the local runner's run() blocks until done: poll from before it starts
+            result = p.run()
             result.wait_until_finish()
         names = stage_names(cfg)
         stages = _stage_counts(result, names)
