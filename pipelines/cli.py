@@ -13,6 +13,9 @@ import os
 import sys
 
 import pipelines
+from transforms.execution.sandbox import SandboxConfig
+
+SANDBOX_DEFAULTS = SandboxConfig()
 
 
 class _QuietBeamImport(logging.Filter):
@@ -33,6 +36,7 @@ examples:
   codekiln ls                                      datasets and versions in the store
   codekiln show problems@v1                        a version's manifest (JSON)
   codekiln sql "select domain, count(*) from problems group by 1"
+  codekiln sandbox run sol.py --test "assert f(1) == 2"   run untrusted code, JSON verdict
 
 The store root is --root, else $CODEKILN_ROOT, else ./out (any Beam path: local or gs://).
 """
@@ -65,6 +69,24 @@ def _parser() -> argparse.ArgumentParser:
 
     show = add("show", "print a version's manifest as JSON")
     show.add_argument("ref", metavar="DATASET[@VERSION]")
+
+    sb = sub.add_parser("sandbox", help="run code in the execution sandbox",
+                        description="run untrusted Python in the execution sandbox")
+    sb_sub = sb.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND", required=True)
+    run = sb_sub.add_parser(
+        "run", help="run a Python file (and tests) in the sandbox; print the result as JSON",
+        description="Run FILE.py in a sandbox and print one JSON object whose first key is "
+                    "`verdict`; the program's output is captured inside it. Exits 0 when the run "
+                    "itself worked, whatever the verdict; 1 on a sandbox error.")
+    run.add_argument("file", metavar="FILE.py", help="the program ('-' for stdin)")
+    run.add_argument("--test", dest="tests", action="append", default=[], metavar="CODE",
+                     help='a test, e.g. "assert f(1) == 2"; repeatable; each has its own time budget')
+    run.add_argument("--timeout", type=float, default=SANDBOX_DEFAULTS.timeout_s, metavar="S",
+                     help="seconds per test (and for loading the program)")
+    run.add_argument("--memory", type=int, default=SANDBOX_DEFAULTS.memory_mb, metavar="MB",
+                     help="address-space limit")
+    run.add_argument("--isolation", choices=("bwrap", "none"), default="bwrap",
+                     help="none runs WITHOUT isolation (not for untrusted code)")
 
     q = add("sql", "run DuckDB SQL over the store's views")
     q.add_argument("query")
@@ -188,7 +210,35 @@ def cmd_sql(args, _beam_args) -> int:
     return 0
 
 
-COMMANDS = {"build": cmd_build, "ls": cmd_ls, "show": cmd_show, "sql": cmd_sql}
+def cmd_sandbox(args, _beam_args) -> int:
+    from transforms.execution import SandboxConfig, SandboxPool, SandboxUnavailable, Task
+
+    program = sys.stdin.read() if args.file == "-" else _read_text(args.file)
+    if program is None:
+        return _err(f"cannot read {args.file}", 2)
+    try:
+        cfg = SandboxConfig(isolation=args.isolation, timeout_s=args.timeout, memory_mb=args.memory,
+                            pool_size=1, cache=False)
+    except ValueError as e:
+        return _err(str(e), 2)
+    try:
+        with SandboxPool(cfg) as pool:
+            result = pool.run(Task(program, args.tests))
+    except SandboxUnavailable as e:
+        return _err(str(e), 1)
+    print(json.dumps(result.to_dict(), ensure_ascii=False))
+    return 1 if result.verdict == "sandbox_error" else 0
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+COMMANDS = {"build": cmd_build, "ls": cmd_ls, "show": cmd_show, "sql": cmd_sql, "sandbox": cmd_sandbox}
 
 if __name__ == "__main__":
     sys.exit(main())

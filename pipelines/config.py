@@ -15,12 +15,15 @@ import hashlib
 import json
 import os
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from pipelines import kinds
+from transforms.execution.sandbox import SandboxConfig
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 FORMATS = ("jsonl", "parquet", "code", "hf", "dataset")
@@ -84,6 +87,7 @@ class DatasetConfig:
     sources: tuple[SourceConfig, ...]
     params: Any  # the kind's params dataclass instance
     beam: BeamConfig
+    sandbox: SandboxConfig
     raw: dict = field(compare=False)  # the resolved config, as recorded in the manifest
 
     @property
@@ -198,6 +202,52 @@ def _check_keys(mapping: dict, allowed: set[str], prefix: str) -> None:
             raise ConfigError(f"{prefix}{k}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
 
 
+def parse_dataclass(cls, raw: Any, key: str, what: str = "key"):
+    """Validate a mapping against a dataclass's typed fields (unknown keys and wrong types name
+    the key); values are converted for tuples and ints given as floats."""
+    _expect(raw, dict, key)
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for k, v in raw.items():
+        if k not in names:
+            allowed = ", ".join(sorted(names)) or "none"
+            raise ConfigError(f"{key}.{k}", f"unknown {what} (allowed: {allowed})")
+        expected = hints[k]
+        if expected is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not _matches(v, expected):
+            raise ConfigError(f"{key}.{k}", f"expected {_type_name(expected)}, got {v!r}")
+        values[k] = tuple(v) if typing.get_origin(expected) is tuple else v
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as e:  # the dataclass's own checks; they name the field first
+        field_name = str(e).split(" ", 1)[0]
+        raise ConfigError(f"{key}.{field_name}" if field_name in names else key, str(e)) from None
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, t) for t in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if origin in (list, tuple):
+        item = (typing.get_args(tp) or (Any,))[0]
+        return isinstance(value, list) and all(item is Any or _matches(v, item) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, tp)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp)
+
+
 def _choice(value, choices, key):
     if value not in choices:
         raise ConfigError(key, f"unknown value {value!r} (expected one of: {', '.join(choices)})")
@@ -207,7 +257,8 @@ def _choice(value, choices, key):
 # ---------------------------------------------------------------------------------------------
 # sections
 
-DATASET_KEYS = {"name", "kind", "description", "license", "split", "source", "sources", "params", "beam"}
+DATASET_KEYS = {"name", "kind", "description", "license", "split", "source", "sources", "params",
+                "beam", "sandbox"}
 
 
 def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
@@ -247,6 +298,7 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
 
     params = kinds.parse_params(kinds.KINDS[kind], d.get("params") or {}, f"{p}params")
     beam_cfg = _beam(d.get("beam") or {}, f"{p}beam.")
+    sandbox = parse_dataclass(SandboxConfig, d.get("sandbox") or {}, f"{p}sandbox")
 
     raw = {
         "name": name, "kind": kind, "description": description, "license": license_,
@@ -254,9 +306,10 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
         "sources": [_source_raw(s) for s in sources],
         "params": dataclasses.asdict(params),
         "beam": dataclasses.asdict(beam_cfg),
+        "sandbox": sandbox.profile() | {"pool_size": sandbox.pool_size, "cache": sandbox.cache},
     }
     return DatasetConfig(name, kind, description, license_, split, tuple(sources), params,
-                         beam_cfg, raw)
+                         beam_cfg, sandbox, raw)
 
 
 SOURCE_KEYS = {"name", "path", "dataset", "format", "glob", "domain", "fields", "metadata", "split", "config_name"}

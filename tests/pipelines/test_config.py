@@ -72,3 +72,13 @@ def test_set_targets_by_index_name_or_all():
     a, b = parse(two, str(SAMPLES), ["datasets.0.split=x", "datasets.b.split=y"])
     assert (a.split, b.split) == ("x", "y")
     assert _error(two, ["datasets.7.split=x"]).key == "datasets.7.split"
+
+
+def test_sandbox_block_is_validated_and_recorded():
+    (cfg,) = parse(_doc(sandbox={"timeout_s": 2, "isolation": "none"}), str(SAMPLES))
+    assert cfg.sandbox.timeout_s == 2.0 and cfg.sandbox.isolation == "none"
+    assert cfg.raw["sandbox"]["isolation"] == "none"
+    assert _error(_doc(sandbox={"isolation": "docker"})).key == "sandbox.isolation"
+    assert _error(_doc(sandbox={"memory_mb": 0})).key == "sandbox.memory_mb"
+    assert _error(_doc(sandbox={"timeout": 1})).key == "sandbox.timeout"
+    assert _error(_doc(sandbox={"preload": "math"})).key == "sandbox.preload"

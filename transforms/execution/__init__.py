@@ -1,0 +1,12 @@
+"""The execution sandbox: the shared service that runs model-written code (see sandbox.py)."""
+
+from transforms.execution.sandbox import (
+    VERDICTS,
+    ExecResult,
+    SandboxConfig,
+    SandboxPool,
+    SandboxUnavailable,
+    Task,
+)
+
+__all__ = ["VERDICTS", "ExecResult", "SandboxConfig", "SandboxPool", "SandboxUnavailable", "Task"]
