@@ -46,7 +46,7 @@ def strict_eq(a, b):
     if ta in SCALARS and tb in SCALARS:
         return a == b
     if ta in (list, tuple) or tb in (list, tuple):
-        return ta is tb and len(a) == len(b) and all(strict_eq(x, y) for x, y in zip(a, b))
+        return ta is tb and len(a) == len(b) and all(strict_eq(x, y) for x, y in zip(a, b, strict=True))
     if ta is dict or tb is dict:
         if ta is not tb or len(a) != len(b):
             return False

@@ -415,7 +415,7 @@ class SandboxPool:
         watchdog = request["timeout_s"] * phases * 2 + 10
         slot = self._slots.get()
         try:
-            for attempt in range(2):
+            for _ in range(2):  # one retry on a fresh slot
                 result = slot.run(request, watchdog)
                 if result is not None and result.get("verdict") != "sandbox_error":
                     with self._lock:
