@@ -311,3 +311,9 @@ def test_humaneval_in_beam(tmp_path):
     assert len(verdicts) == 2 * len(problems)
     assert all(verdicts[p["task_id"]] == "passed" for p in problems)
     assert all(verdicts[p["task_id"] + "/broken"] == "failed" for p in problems)
+
+
+def test_a_scratch_directory_made_unreadable_is_still_cleaned(pool):
+    r = contained(pool, "import os\nos.makedirs('a/b')\nopen('a/b/f', 'w').write('x')\nos.chmod('a', 0)\nos.chmod('.', 0)\n")
+    assert r.passed
+    assert pool.run(Task("import os\nprint(os.listdir('.'))")).stdout == "[]\n"

@@ -15,6 +15,7 @@ Requests and results are JSON lines on H's stdin/stdout.
 
 import ast
 import builtins
+import gc
 import json
 import os
 import random
@@ -111,9 +112,9 @@ def _child(req, tests, start, chan_w, out_w, err_w, scratch, nonce):
         os.closerange(3, chan)
         os.closerange(chan + 1, 1024)
         write, dumps, flush_out = os.write, json.dumps, _flusher()
-        sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")
-        sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")
-        sys.stdin = open(0, closefd=False)
+        # sys.stdout/sys.stderr (inherited, flushed by the server) now write to the capture
+        # pipes; stdin is replaced so nothing the server had read ahead is visible
+        sys.stdin = open(0, closefd=False, encoding="utf-8")
         _limits(req, len(tests) - start + 1)
         os.chdir(scratch)
     except BaseException as e:  # the harness itself failed: an infrastructure fault
@@ -121,9 +122,14 @@ def _child(req, tests, start, chan_w, out_w, err_w, scratch, nonce):
         os._exit(70)
 
     tag = nonce + " "  # reports without this child's nonce are ignored by the server
+    pending = []
 
     def send(kind, payload=""):
-        write(chan, (tag + kind + " " + payload + "\n").encode())
+        pending.append(tag + kind + " " + payload + "\n")
+
+    def emit():  # one write per step: the server wakes once, not once per message
+        write(chan, "".join(pending).encode())
+        pending.clear()
 
     namespace = {"__name__": "__main__" if req.get("as_main") else "__codekiln_program__",
                  "__builtins__": dict(BUILTINS)}
@@ -132,11 +138,13 @@ def _child(req, tests, start, chan_w, out_w, err_w, scratch, nonce):
     except BaseException as e:
         flush_out()
         send("E", dumps(error_info(e)))
+        emit()
         os._exit(0)
     flush_out()
     send("L")
     for i in range(start, len(tests)):
         send("S", str(i))
+        emit()  # the server starts this test's clock now
         code = tests[i]
         try:
             if isinstance(code, BaseException):
@@ -157,6 +165,7 @@ def _child(req, tests, start, chan_w, out_w, err_w, scratch, nonce):
         flush_out()
         send("P", str(i))
     send("D")
+    emit()
     os._exit(0)
 
 
@@ -191,6 +200,7 @@ class Server:
     def __init__(self, pid1: bool):
         self.pid1 = pid1
         self.tmp = "/tmp" if pid1 else os.environ.get("CODEKILN_SCRATCH", "/tmp")
+        self._compiled = {}
 
     def run_task(self, req):
         try:
@@ -198,14 +208,22 @@ class Server:
         finally:
             self._clean()
 
+    def _compile(self, src):
+        """Tests compile once per server: a problem's tests run against many candidates."""
+        code = self._compiled.get(src)
+        if code is None:
+            try:
+                code = compile_test(src)
+            except SyntaxError as e:  # a broken test is the test's fault, reported per test
+                code = e
+            if len(self._compiled) > 4096:
+                self._compiled.clear()
+            self._compiled[src] = code
+        return code
+
     def _run_task(self, req):
         t0 = time.monotonic()
-        tests = []
-        for src in req["tests"]:
-            try:
-                tests.append(compile_test(src))
-            except SyntaxError as e:  # a broken test is the test's fault, reported per test
-                tests.append(e)
+        tests = [self._compile(src) for src in req["tests"]]
         results = [None] * len(tests)
         out = {"stdout": bytearray(), "stderr": bytearray(), "total": 0, "truncated": set()}
         program_error = None
@@ -332,6 +350,13 @@ class Server:
                         done = True
                     elif kind == "X":
                         raise RuntimeError("harness failed in the child: " + payload)
+            if done:  # the child has reported everything and is exiting: do not wait on pipes
+                self._kill(pid)
+                if status is None:
+                    status = self._wait(pid)
+                self._drain(open_fds, names, out, req)
+                open_fds = []
+                break
         if pidfd is not None:
             os.close(pidfd)
         if status is None:
@@ -353,6 +378,25 @@ class Server:
             results[nxt] = self._abnormal(status, killed_for, "before the test started")
             nxt += 1
         return {"program": None, "next": nxt}
+
+    def _drain(self, fds, names, out, req):
+        """Read what the child wrote before it ended (its processes are gone, so EOF comes)."""
+        deadline = time.monotonic() + 1.0
+        for fd in fds:
+            if fd not in names:  # the report channel: nothing more to hear
+                os.close(fd)
+        fds = [fd for fd in fds if fd in names]
+        while fds and time.monotonic() < deadline:
+            ready, _, _ = select.select(fds, [], [], max(0.0, deadline - time.monotonic()))
+            for fd in ready:
+                data = os.read(fd, 65536)
+                if data:
+                    self._capture(out, names[fd], data, req)
+                else:
+                    fds.remove(fd)
+                    os.close(fd)
+        for fd in fds:
+            os.close(fd)
 
     @staticmethod
     def _abnormal(status, killed_for, when):
@@ -419,7 +463,13 @@ class Server:
                     os.waitpid(-1, 0)
                 except ChildProcessError:
                     break
-        for name in os.listdir(self.tmp):
+        names = os.listdir(self.tmp)
+        try:
+            if names == ["task"] and not os.listdir(os.path.join(self.tmp, "task")):
+                return  # nothing was written: keep the empty scratch directory for the next task
+        except OSError:  # the task took the permission away: remove it the hard way
+            pass
+        for name in names:
             path = os.path.join(self.tmp, name)
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, onerror=_force_remove)
@@ -431,10 +481,17 @@ class Server:
 
 
 def _force_remove(func, path, _exc):
+    """rmtree's error handler: give the owner its permissions back, then try again."""
     try:
-        os.chmod(os.path.dirname(path), 0o700)
+        os.chmod(os.path.dirname(path) or ".", 0o700)
         os.chmod(path, 0o700)
-        func(path)
+    except OSError:
+        return  # not ours to fix: leave it (the slot is recycled if /tmp fills up)
+    try:
+        if func in (os.rmdir, os.unlink, os.remove):
+            func(path)
+        elif os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, onerror=_force_remove)
     except OSError:
         pass
 
@@ -459,6 +516,7 @@ def main():
         except Exception:
             pass
     server = Server(pid1=os.getpid() == 1)
+    gc.freeze()  # what is loaded now is shared by every fork: keep the collector off its pages
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     stdout.write((json.dumps({"ready": True, "python": sys.version, "pid1": server.pid1}) + "\n").encode())
     stdout.flush()

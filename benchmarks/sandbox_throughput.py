@@ -1,0 +1,126 @@
+"""Sandboxed execution throughput: the warm pool vs the usual ways of running model code.
+
+Same tasks for every mode (HumanEval canonical solutions with their tests, cycled to --tasks),
+same parallelism (--workers, default the core count), all run side by side in one process:
+  (a) a cold `python` subprocess per task, no isolation (what evaluation harnesses usually do)
+  (b) a cold `bwrap` sandbox per task, with the pool's isolation flags
+  (c) the pool: warm bubblewrap sandboxes forking a child per task
+(a) and (b) are each measured twice: as harnesses run them (`python file.py`) and with `-S`
+(no site-packages at start-up: the fastest cold start there is, and what the pool uses).
+
+    .venv/bin/python benchmarks/sandbox_throughput.py [--tasks 1000] [--workers 2]
+
+Targets: (c) >= 3x (a) and >= 6x (b).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from transforms.execution import SandboxConfig, SandboxPool, Task  # noqa: E402
+from transforms.execution.sandbox import _interpreter, bwrap_command  # noqa: E402
+
+CORPUS = REPO.parent / "shared" / "corpora" / "humaneval.jsonl.gz"
+SAMPLE = REPO / "configs" / "samples" / "humaneval.jsonl"
+
+
+def load_tasks(n: int) -> list[tuple[str, str]]:
+    if CORPUS.exists():
+        with gzip.open(CORPUS, "rt") as f:
+            problems = [json.loads(x) for x in f]
+    else:
+        problems = [json.loads(x) for x in open(SAMPLE)]
+    out = []
+    for i in range(n):
+        p = problems[i % len(problems)]
+        out.append((p["prompt"] + p["canonical_solution"], p["test"] + f"\ncheck({p['entry_point']})\n"))
+    return out
+
+
+def cold_python(tasks, workers, tmp: Path, flags: list[str]) -> tuple[float, int]:
+    _, python = _interpreter()
+
+    def one(i_task):
+        i, (program, test) = i_task
+        path = tmp / f"a{i}.py"
+        path.write_text(program + "\n" + test)
+        proc = subprocess.run([python, *flags, str(path)], capture_output=True, timeout=30)
+        return proc.returncode == 0
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(workers) as ex:
+        ok = sum(ex.map(one, enumerate(tasks)))
+    return time.perf_counter() - t, ok
+
+
+def cold_bwrap(tasks, workers, tmp: Path, flags: list[str]) -> tuple[float, int]:
+    base = bwrap_command(SandboxConfig())
+    cut = base.index("-S")  # the interpreter path stands right before its flags
+    prefix, python = base[:cut - 1], base[cut - 1]
+    mount_at = prefix.index("--remount-ro")  # after /tmp exists, before the root turns read-only
+
+    def one(i_task):
+        i, (program, test) = i_task
+        path = tmp / f"b{i}.py"
+        path.write_text(program + "\n" + test)
+        cmd = (prefix[:mount_at] + ["--ro-bind", str(path), "/tmp/task.py"] + prefix[mount_at:]
+               + [python, *flags, "/tmp/task.py"])
+        proc = subprocess.run(cmd, capture_output=True, timeout=30)
+        return proc.returncode == 0
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(workers) as ex:
+        ok = sum(ex.map(one, enumerate(tasks)))
+    return time.perf_counter() - t, ok
+
+
+def pool_run(tasks, workers) -> tuple[float, int, float]:
+    t0 = time.perf_counter()
+    with SandboxPool(SandboxConfig(pool_size=workers, cache=False, timeout_s=10)) as pool:
+        start = time.perf_counter() - t0
+        t = time.perf_counter()
+        results = pool.run_many([Task(p, [test]) for p, test in tasks])
+        elapsed = time.perf_counter() - t
+    return elapsed, sum(r.passed for r in results), start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = ap.parse_args()
+    tasks = load_tasks(args.tasks)
+    n = len(tasks)
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, fn in (("a", cold_python), ("b", cold_bwrap)):
+            for flags in ([], ["-S"]):
+                elapsed, ok = fn(tasks, args.workers, Path(tmp), flags)
+                rates[name, bool(flags)] = (n / elapsed, ok)
+    c, ok_c, start = pool_run(tasks, args.workers)
+    pool = n / c
+    label = {"a": "cold python subprocess, no isolation", "b": "cold bwrap sandbox per task"}
+    print(f"{n} HumanEval tasks (canonical solution + tests), {args.workers} parallel workers:")
+    for (name, fast), (rate, ok) in rates.items():
+        how = "python -S file.py" if fast else "python file.py   "
+        print(f"  ({name}) {label[name]:38s} {how}  {rate:7.1f} tasks/s  ({ok}/{n} passed)")
+    print(f"  (c) warm sandbox pool{'':37s}{pool:7.1f} tasks/s  ({ok_c}/{n} passed; "
+          f"pool start {start:.2f} s, not counted)")
+    for name, target in (("a", 3), ("b", 6)):
+        print(f"  pool vs ({name}): {pool / rates[name, False][0]:5.1f}x as harnesses run it, "
+              f"{pool / rates[name, True][0]:5.1f}x against -S   (target >= {target}x)")
+
+if __name__ == "__main__":
+    main()
