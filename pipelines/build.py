@@ -47,7 +47,7 @@ class BuildResult:
 
 
 def stage_names(cfg: DatasetConfig) -> list[str]:
-    return ["read", "normalise", "dedupe", *kinds.KINDS[cfg.kind].stages, "write"]
+    return ["read", "normalise", "dedupe", *kinds.stage_names(kinds.KINDS[cfg.kind], cfg.params), "write"]
 
 
 def pipeline_args(cfg: DatasetConfig, runner: str | None, beam_args: list[str]) -> tuple[list[str], bool]:

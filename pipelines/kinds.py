@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import DatasetSchema, get_schema
+from transforms.lintseq.beam import LintSeqParams, build_lintseq
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ class Kind:
     schema: DatasetSchema
     params: type  # a dataclass with defaults for every field
     build: Callable[[Any, Any, BuildContext], tuple[Any, list[Any]]]
-    stages: tuple[str, ...]  # the builder's own stages, in order (for counts and progress)
+    stages: tuple[str, ...] | Callable[[Any], tuple[str, ...]]  # the builder's own stages, in
+    # order (for counts and progress); a callable gets the params
     method: str  # the published method it implements (for cards and --help)
 
 
@@ -41,6 +43,10 @@ def _build_problems(records, params, ctx):
     return records, []
 
 
+def _lintseq_stages(params) -> tuple[str, ...]:
+    return ("split_functions", "lintseq") if params.unit == "function" else ("lintseq",)
+
+
 KINDS: dict[str, Kind] = {
     "problems": Kind(
         name="problems",
@@ -50,7 +56,20 @@ KINDS: dict[str, Kind] = {
         stages=(),
         method="Normalisation of programming and math problems into one canonical schema",
     ),
+    "lintseq": Kind(
+        name="lintseq",
+        schema=get_schema("lintseq"),
+        params=LintSeqParams,
+        build=build_lintseq,
+        stages=_lintseq_stages,
+        method='LintSeq: "Training Language Models on Synthetic Edit Sequences Improves Code '
+               'Synthesis" (Piterbarg, Pinto, Fergus, 2024)',
+    ),
 }
+
+
+def stage_names(kind: Kind, params) -> tuple[str, ...]:
+    return kind.stages(params) if callable(kind.stages) else kind.stages
 
 
 def parse_params(kind: Kind, raw: Any, key: str):

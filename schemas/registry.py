@@ -1,9 +1,10 @@
 """The kind -> schema registry. Adding a dataset kind adds one line here."""
 
 from schemas.base import DatasetSchema
+from schemas.lintseq import LINTSEQ
 from schemas.problems import PROBLEMS
 
-SCHEMAS: dict[str, DatasetSchema] = {s.kind: s for s in (PROBLEMS,)}
+SCHEMAS: dict[str, DatasetSchema] = {s.kind: s for s in (PROBLEMS, LINTSEQ)}
 
 
 def get_schema(kind: str) -> DatasetSchema:

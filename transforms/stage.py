@@ -186,6 +186,11 @@ class StageDoFn(beam.DoFn):
     def finish_bundle(self):
         self.counter.flush()
 
+    def teardown(self):
+        teardown = getattr(self.fn, "teardown", None)
+        if callable(teardown):
+            teardown()
+
 
 class Stage(beam.PTransform):
     """`pcoll | Stage("normalise", fn)` -> (outputs, rejects)."""
@@ -201,4 +206,51 @@ class Stage(beam.PTransform):
         results = pcoll | beam.ParDo(
             StageDoFn(self.stage, self.fn, self.progress_dir)
         ).with_outputs(REJECTS, main="main")
+        return results.main, results[REJECTS]
+
+
+class BatchStageDoFn(StageDoFn):
+    """Like StageDoFn, for a function over a whole batch: `fn(list) -> list`, one entry per input,
+    each an iterable of outputs or a `Reject`. Batches are what let a method share one linter
+    process or one sandbox pool across many inputs."""
+
+    def process(self, batch):
+        self.counter.inc("in", len(batch))
+        try:
+            results = list(self.fn(list(batch)))
+            if len(results) != len(batch):
+                raise RuntimeError(f"{len(results)} results for {len(batch)} inputs")
+        except Exception as e:  # the whole batch failed: each input gets the reason
+            detail = "".join(traceback.format_exception_only(type(e), e)).strip()
+            results = [Reject(f"unexpected_{type(e).__name__}", detail)] * len(batch)
+        for element, result in zip(batch, results, strict=True):
+            if isinstance(result, Reject):
+                yield self._reject(element, result.reason, result.detail, result.location)
+                continue
+            outputs = list(result)
+            if not outputs:
+                yield self._reject(element, "no_output", "the stage produced nothing for this input", None)
+                continue
+            self.counter.inc("accepted")
+            self.counter.inc("out", len(outputs))
+            yield from outputs
+
+
+class BatchStage(beam.PTransform):
+    """`pcoll | BatchStage("lintseq", fn)` -> (outputs, rejects), fn applied to batches."""
+
+    def __init__(self, stage: str, fn: Callable[[list], list], progress_dir: str | None = None,
+                 min_batch_size: int = 8, max_batch_size: int = 256):
+        super().__init__(label=stage)
+        self.stage, self.fn, self.progress_dir = stage, fn, progress_dir
+        self.min_batch_size, self.max_batch_size = min_batch_size, max_batch_size
+
+    def expand(self, pcoll):
+        results = (
+            pcoll
+            | "Batch" >> beam.BatchElements(min_batch_size=self.min_batch_size,
+                                            max_batch_size=self.max_batch_size)
+            | "Apply" >> beam.ParDo(BatchStageDoFn(self.stage, self.fn, self.progress_dir))
+            .with_outputs(REJECTS, main="main")
+        )
         return results.main, results[REJECTS]

@@ -1,0 +1,25 @@
+"""LintSeq rows: one per program x edit path (Piterbarg et al., "Training Language Models on
+Synthetic Edit Sequences Improves Code Synthesis")."""
+
+import pyarrow as pa
+
+from schemas.base import DatasetSchema
+
+LINTSEQ = DatasetSchema(
+    kind="lintseq",
+    description="Programs refactored into insertion-only edit sequences, every intermediate "
+                "program free of linter errors.",
+    arrow=pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("source_id", pa.string(), nullable=False),
+            pa.field("prompt", pa.string(), nullable=False),  # instruction; empty for bare code
+            pa.field("program", pa.string(), nullable=False),  # the source program
+            pa.field("edits", pa.list_(pa.string()), nullable=False),  # zero-context insertion hunks
+            pa.field("n_edits", pa.int64(), nullable=False),
+            pa.field("path_index", pa.int64(), nullable=False),
+            pa.field("seed", pa.int64(), nullable=False),
+            pa.field("text", pa.string(), nullable=False),  # prompt + diff token + edit, ... (training text)
+        ]
+    ),
+)

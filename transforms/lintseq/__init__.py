@@ -1,0 +1,16 @@
+"""LintSeq: synthetic edit sequences (see core.py)."""
+
+from transforms.lintseq.core import (
+    DIFF_TOKEN,
+    EditPath,
+    Job,
+    ProgramRejected,
+    apply_edits,
+    lintseq_batch,
+    sample_edit_paths,
+    training_text,
+)
+from transforms.lintseq.linter import RULES, Ruff
+
+__all__ = ["DIFF_TOKEN", "RULES", "EditPath", "Job", "ProgramRejected", "Ruff", "apply_edits",
+           "lintseq_batch", "sample_edit_paths", "training_text"]

@@ -1,0 +1,97 @@
+"""LintSeq in Beam: canonical problem records -> one row per program x edit path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas import content_id
+from transforms.lintseq.core import DIFF_TOKEN, Job, ProgramRejected, lintseq_batch, training_text
+from transforms.lintseq.functions import NotPython, top_level_functions
+from transforms.lintseq.linter import Ruff
+from transforms.stage import BatchStage, Reject, Stage
+
+UNITS = ("program", "function")
+
+
+@dataclass(frozen=True)
+class LintSeqParams:
+    paths_per_program: int = 5  # the reference's default
+    seed: int = 0
+    max_edits: int = 0  # 0: no cap; else a longer path's tail becomes one final edit
+    diff_token: str = DIFF_TOKEN
+    unit: str = "program"  # or "function": each top-level function of a source is a program
+    batch_size: int = 64  # programs advanced in lockstep per linter round
+
+    def __post_init__(self):
+        if self.paths_per_program < 1:
+            raise ValueError("paths_per_program must be >= 1")
+        if self.max_edits < 0:
+            raise ValueError("max_edits must be >= 0 (0: no cap)")
+        if self.unit not in UNITS:
+            raise ValueError(f"unit must be one of: {', '.join(UNITS)} (got {self.unit!r})")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+
+
+class SplitFunctions:
+    """Stage function: a code record -> one record per top-level function."""
+
+    def __call__(self, record: dict):
+        try:
+            functions = top_level_functions(record.get("solution") or "")
+        except NotPython as e:
+            raise Reject("syntax_error", str(e)) from None
+        if not functions:
+            raise Reject("no_functions", "no top-level function in this file")
+        for name, program in functions:
+            yield dict(record, id=content_id(record["id"], name), source_id=f"{record['source_id']}::{name}",
+                       solution=program)
+
+
+class LintSeqFn:
+    """Batch stage function: records -> LintSeq rows (or a Reject per record)."""
+
+    def __init__(self, params: LintSeqParams):
+        self.params = params
+        self.ruff: Ruff | None = None
+
+    def setup(self):
+        self.ruff = Ruff()
+
+    def teardown(self):
+        if self.ruff is not None:
+            self.ruff.close()
+
+    def __call__(self, records: list[dict]) -> list:
+        p = self.params
+        jobs = [Job(r.get("solution") or "", r["id"], p.paths_per_program, p.seed, p.max_edits) for r in records]
+        out = []
+        for record, result in zip(records, lintseq_batch(jobs, self.ruff), strict=True):
+            if isinstance(result, ProgramRejected):
+                out.append(Reject(result.reason, result.detail))
+                continue
+            prompt = record.get("prompt") or ""
+            out.append([{
+                "id": content_id("lintseq", record["id"], p.seed, p.max_edits, path.path_index),
+                "source_id": record["source_id"],
+                "prompt": prompt,
+                "program": record["solution"],
+                "edits": path.edits,
+                "n_edits": len(path.edits),
+                "path_index": path.path_index,
+                "seed": p.seed,
+                "text": training_text(prompt, path.edits, p.diff_token),
+            } for path in result])
+        return out
+
+
+def build_lintseq(records, params: LintSeqParams, ctx):
+    """The kind's builder: (rows, [rejects])."""
+    rejects = []
+    if params.unit == "function":
+        records, r_split = records | Stage("split_functions", SplitFunctions(), ctx.progress_dir)
+        rejects.append(r_split)
+    rows, r_lint = records | BatchStage("lintseq", LintSeqFn(params), ctx.progress_dir,
+                                        min_batch_size=min(8, params.batch_size),
+                                        max_batch_size=params.batch_size)
+    return rows, rejects + [r_lint]
