@@ -35,6 +35,7 @@ from schemas import REJECT_SCHEMA, schema_to_json
 from transforms import fs
 from transforms.stage import METRICS_NAMESPACE, Stage, read_progress
 
+SANDBOXED_KINDS: set[str] = set()  # kinds that execute code: their manifest records the isolation
 LOCAL_RUNNER = "FnApiRunner"  # DirectRunner would first try to download Prism on every run
 
 
@@ -44,6 +45,7 @@ class BuildResult:
     status: str  # "created" | "unchanged"
     manifest: dict
     stages: list[dict] = field(default_factory=list)
+    llm: dict | None = None  # this run's model usage (also when nothing new was committed)
 
 
 def stage_names(cfg: DatasetConfig) -> list[str]:
@@ -73,17 +75,33 @@ def _git_revision() -> str | None:
         return None
 
 
-def _stage_counts(result, names: list[str]) -> list[dict]:
-    """Per-stage in/accepted/out/rejected from the run's Beam counters."""
+def _counters(result) -> dict[str, int] | None:
+    """The run's codekiln counters (committed values), or None on a runner without metrics."""
     counters: dict[str, int] = {}
     try:
         query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
-    except Exception:  # a runner without metrics: the reject summary still holds exact counts
-        return []
+    except Exception:  # the reject summary still holds exact counts
+        return None
     for c in query["counters"]:
         value = c.committed if c.committed is not None else c.attempted
         counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + (value or 0)
-    return counts_table(counters, names)
+    return counters
+
+
+def _llm_usage(cfg: DatasetConfig, counters: dict[str, int]) -> dict | None:
+    """Requests sent, cache hits, tokens and failures per LLM stage (for the manifest)."""
+    if cfg.llm is None:
+        return None
+    stages: dict[str, dict[str, int]] = {}
+    for name, value in counters.items():
+        if name.startswith("llm_usage/"):
+            _, stage, what = name.split("/", 2)
+            stages.setdefault(stage, {})[what] = value
+    for stage, usage in stages.items():
+        for what in ("requests_sent", "cache_hits", "prompt_tokens", "completion_tokens", "failed_attempts"):
+            usage.setdefault(what, 0)
+        usage["rejected"] = counters.get(f"{stage}/rejected/llm_error", 0)
+    return {"endpoint": cfg.llm.public(), "stages": stages}
 
 
 def counts_table(counters: dict[str, int], names: list[str]) -> list[dict]:
@@ -166,7 +184,12 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
         envelopes, r_read = p | ReadSources(tasks, progress_dir)
         records, r_norm = envelopes | Stage("normalise", Normaliser(cfg.sources), progress_dir)
         unique, r_dup = records | DedupeById(fs.join(staging, "_spill"), progress_dir)
-        rows, r_kind = kind.build(unique, cfg.params, kinds.BuildContext(progress_dir))
+        llm_cache = None
+        if cfg.llm is not None:  # `llm.cache: off` still caches within the build (batch retries)
+            llm_cache = fs.join(store.root, ".cache", "llm") if cfg.llm.cache else fs.join(staging, "_llm_cache")
+        ctx = kinds.BuildContext(progress_dir, llm=cfg.llm, llm_cache_dir=llm_cache, sandbox=cfg.sandbox,
+                                 exec_cache_dir=fs.join(store.root, ".cache", "exec") if cfg.sandbox.cache else None)
+        rows, r_kind = kind.build(unique, cfg.params, ctx)
         r_write = rows | "WriteData" >> WriteShards(
             fs.join(staging, "data"), kind.schema.arrow, progress_dir=progress_dir)
         ((r_read, r_norm, r_dup, *r_kind, r_write)
@@ -179,8 +202,9 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
             result = p.run()
             result.wait_until_finish()
         names = stage_names(cfg)
-        stages = _stage_counts(result, names)
-        return _commit(cfg, store, staging, stages, sources_info, args)
+        counters = _counters(result)
+        stages = counts_table(counters, names) if counters is not None else []
+        return _commit(cfg, store, staging, stages, sources_info, args, _llm_usage(cfg, counters or {}))
     except BaseException:
         fs.delete_tree(staging)
         raise
@@ -203,7 +227,7 @@ def dataset_fingerprint(schema_json: list, splits: dict[str, str], rejects: str)
 
 
 def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
-            sources_info: list[dict], args: list[str]) -> BuildResult:
+            sources_info: list[dict], args: list[str], llm: dict | None = None) -> BuildResult:
     kind = kinds.KINDS[cfg.kind]
     data = read_json(fs.join(staging, "data", SHARDS_JSON))
     rejects = read_json(fs.join(staging, "rejects", SHARDS_JSON))
@@ -217,7 +241,7 @@ def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
     latest = store.latest(cfg.name)
     if latest and latest["fingerprint"] == fingerprint:
         fs.delete_tree(staging)
-        return BuildResult(cfg.name, "unchanged", latest, stages)
+        return BuildResult(cfg.name, "unchanged", latest, stages, llm)
 
     data_moves = _shard_names(data, "data", cfg.split)
     reject_moves = _shard_names(rejects, "rejects", "rejects")
@@ -239,8 +263,10 @@ def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
         "rejects": {"rows": rejects["rows"], "files": [r for _, r in reject_moves], "by_stage": by_stage,
                     "content_hash": rejects["content_hash"]},
         "stages": stages,
+        "llm": llm,
+        "sandbox": {"isolation": cfg.sandbox.isolation} if kind.name in SANDBOXED_KINDS else None,
         "schema": schema_json,
         "fingerprint": fingerprint,
     }
     manifest = store.commit(cfg.name, staging, manifest, data_moves + reject_moves)
-    return BuildResult(cfg.name, "created", manifest, stages)
+    return BuildResult(cfg.name, "created", manifest, stages, llm)

@@ -88,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--isolation", choices=("bwrap", "none"), default="bwrap",
                      help="none runs WITHOUT isolation (not for untrusted code)")
 
+    cache = sub.add_parser("cache", help="the store's caches (model responses, executions)",
+                           description="inspect the store's caches")
+    cache_sub = cache.add_subparsers(dest="cache_command", metavar="SUBCOMMAND", required=True)
+    stats = cache_sub.add_parser("stats", help="size of the caches and hit counts of the builds")
+    stats.add_argument("--root", help="store root (default: $CODEKILN_ROOT or ./out)")
+
     q = add("sql", "run DuckDB SQL over the store's views")
     q.add_argument("query")
     q.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -230,6 +236,24 @@ def cmd_sandbox(args, _beam_args) -> int:
     return 1 if result.verdict == "sandbox_error" else 0
 
 
+def cmd_cache(args, _beam_args) -> int:
+    from pipelines.store import Store
+    from transforms import fs
+    from transforms.llm.cache import cache_stats
+
+    store = Store(_root(args))
+    llm = cache_stats(fs.join(store.root, ".cache", "llm"))
+    executions = len(fs.match(fs.join(store.root, ".cache", "exec", "*", "*.json")))
+    totals = {"requests_sent": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0}
+    for m in store.manifests():
+        for usage in ((m.get("llm") or {}).get("stages") or {}).values():
+            for k in totals:
+                totals[k] += usage.get(k, 0)
+    print(json.dumps({"root": store.root, "llm": llm, "llm_usage_in_versions": totals,
+                      "executions": {"results": executions}}, indent=2))
+    return 0
+
+
 def _read_text(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8") as f:
@@ -238,7 +262,8 @@ def _read_text(path: str) -> str | None:
         return None
 
 
-COMMANDS = {"build": cmd_build, "ls": cmd_ls, "show": cmd_show, "sql": cmd_sql, "sandbox": cmd_sandbox}
+COMMANDS = {"build": cmd_build, "ls": cmd_ls, "show": cmd_show, "sql": cmd_sql, "sandbox": cmd_sandbox,
+            "cache": cmd_cache}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,6 +24,7 @@ import yaml
 
 from pipelines import kinds
 from transforms.execution.sandbox import SandboxConfig
+from transforms.llm.config import LLMConfig
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 FORMATS = ("jsonl", "parquet", "code", "hf", "dataset")
@@ -88,6 +89,7 @@ class DatasetConfig:
     params: Any  # the kind's params dataclass instance
     beam: BeamConfig
     sandbox: SandboxConfig
+    llm: LLMConfig | None
     raw: dict = field(compare=False)  # the resolved config, as recorded in the manifest
 
     @property
@@ -208,6 +210,9 @@ def parse_dataclass(cls, raw: Any, key: str, what: str = "key"):
     _expect(raw, dict, key)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
+    for f in dataclasses.fields(cls):
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in raw:
+            raise ConfigError(f"{key}.{f.name}", "required key is missing")
     values = {}
     for k, v in raw.items():
         if k not in names:
@@ -258,7 +263,7 @@ def _choice(value, choices, key):
 # sections
 
 DATASET_KEYS = {"name", "kind", "description", "license", "split", "source", "sources", "params",
-                "beam", "sandbox"}
+                "beam", "sandbox", "llm"}
 
 
 def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
@@ -299,6 +304,9 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
     params = kinds.parse_params(kinds.KINDS[kind], d.get("params") or {}, f"{p}params")
     beam_cfg = _beam(d.get("beam") or {}, f"{p}beam.")
     sandbox = parse_dataclass(SandboxConfig, d.get("sandbox") or {}, f"{p}sandbox")
+    llm = parse_dataclass(LLMConfig, d["llm"], f"{p}llm") if d.get("llm") is not None else None
+    if llm is None and kinds.KINDS[kind].needs_llm:
+        raise ConfigError(f"{p}llm", f"kind {kind!r} asks a model: give an llm: block (base_url, model, ...)")
 
     raw = {
         "name": name, "kind": kind, "description": description, "license": license_,
@@ -307,9 +315,10 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
         "params": dataclasses.asdict(params),
         "beam": dataclasses.asdict(beam_cfg),
         "sandbox": sandbox.profile() | {"pool_size": sandbox.pool_size, "cache": sandbox.cache},
+        "llm": llm.public() if llm else None,
     }
     return DatasetConfig(name, kind, description, license_, split, tuple(sources), params,
-                         beam_cfg, sandbox, raw)
+                         beam_cfg, sandbox, llm, raw)
 
 
 SOURCE_KEYS = {"name", "path", "dataset", "format", "glob", "domain", "fields", "metadata", "split", "config_name"}

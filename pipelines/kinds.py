@@ -12,14 +12,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import DatasetSchema, get_schema
+from transforms.execution.sandbox import SandboxConfig
 from transforms.lintseq.beam import LintSeqParams, build_lintseq
+from transforms.llm.config import LLMConfig
+from transforms.llm.responses import ResponsesParams, build_responses
 
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What a kind's builder may use besides its params: where to report progress."""
+    """What a kind's builder may use besides its params: the shared services' settings."""
 
     progress_dir: str | None
+    llm: LLMConfig | None = None
+    llm_cache_dir: str | None = None  # <root>/.cache/llm, or a per-build directory when off
+    sandbox: SandboxConfig | None = None
+    exec_cache_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class Kind:
     stages: tuple[str, ...] | Callable[[Any], tuple[str, ...]]  # the builder's own stages, in
     # order (for counts and progress); a callable gets the params
     method: str  # the published method it implements (for cards and --help)
+    needs_llm: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,15 @@ KINDS: dict[str, Kind] = {
         stages=_lintseq_stages,
         method='LintSeq: "Training Language Models on Synthetic Edit Sequences Improves Code '
                'Synthesis" (Piterbarg, Pinto, Fergus, 2024)',
+    ),
+    "responses": Kind(
+        name="responses",
+        schema=get_schema("responses"),
+        params=ResponsesParams,
+        build=build_responses,
+        stages=("render", "llm", "parse"),
+        method="Model responses to a prompt template over each record (OpenAI-compatible endpoint)",
+        needs_llm=True,
     ),
 }
 

@@ -53,6 +53,10 @@ def print_summary(result: BuildResult) -> None:
     if result.stages:
         console.print(_table(f"{result.dataset}: per-stage counts", result.stages))
     rows = sum(s["rows"] for s in m["splits"].values())
+    for stage, u in ((result.llm or {}).get("stages") or {}).items():
+        console.print(f"{stage}: {u['requests_sent']} requests sent, {u['cache_hits']} cache hits, "
+                      f"{u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens, "
+                      f"{u['rejected']} failed", soft_wrap=True)
     if result.status == "unchanged":
         console.print(f"[bold]{result.dataset}[/bold]: unchanged, same content as "
                       f"{m['version']} (fingerprint {m['fingerprint'][:12]}); no new version", soft_wrap=True)

@@ -3,8 +3,9 @@
 from schemas.base import DatasetSchema
 from schemas.lintseq import LINTSEQ
 from schemas.problems import PROBLEMS
+from schemas.responses import RESPONSES
 
-SCHEMAS: dict[str, DatasetSchema] = {s.kind: s for s in (PROBLEMS, LINTSEQ)}
+SCHEMAS: dict[str, DatasetSchema] = {s.kind: s for s in (PROBLEMS, LINTSEQ, RESPONSES)}
 
 
 def get_schema(kind: str) -> DatasetSchema:

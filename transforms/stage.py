@@ -57,6 +57,9 @@ def reject_row(stage: str, reason: str, *, source: str | None, location: str | N
 
 def describe(element: Any) -> tuple[str | None, str | None]:
     """(source, location) of an element, for its reject row."""
+    info = getattr(element, "reject_info", None)
+    if callable(info):
+        return info()[:2]
     if isinstance(element, dict):
         source = element.get("source")
         location = element.get("location") or element.get("id")
@@ -176,7 +179,10 @@ class StageDoFn(beam.DoFn):
     def _reject(self, element, reason, detail, location):
         self.counter.inc(f"rejected/{reason}")
         source, default_location = describe(element)
-        payload = element.get("data", element) if isinstance(element, dict) else element
+        if callable(getattr(element, "reject_info", None)):
+            payload = element.reject_info()[2]
+        else:
+            payload = element.get("data", element) if isinstance(element, dict) else element
         return beam.pvalue.TaggedOutput(
             REJECTS,
             reject_row(self.stage, reason, source=source, location=location or default_location,

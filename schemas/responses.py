@@ -1,0 +1,27 @@
+"""Model responses to a prompt template over records: one row per choice."""
+
+import pyarrow as pa
+
+from schemas.base import DatasetSchema
+
+RESPONSES = DatasetSchema(
+    kind="responses",
+    description="One model response per row, traceable to its exact prompt.",
+    arrow=pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("source_id", pa.string(), nullable=False),
+            pa.field("template", pa.string(), nullable=False),
+            pa.field("template_version", pa.string(), nullable=False),
+            pa.field("messages", pa.string(), nullable=False),  # the rendered prompt, JSON
+            pa.field("sample_index", pa.int64(), nullable=False),
+            pa.field("choice_index", pa.int64(), nullable=False),
+            pa.field("response", pa.string(), nullable=False),  # the raw text
+            pa.field("parsed", pa.string(), nullable=False),  # what the parser kept
+            pa.field("finish_reason", pa.string()),
+            pa.field("model", pa.string(), nullable=False),
+            pa.field("prompt_tokens", pa.int64(), nullable=False),
+            pa.field("completion_tokens", pa.int64(), nullable=False),
+        ]
+    ),
+)

@@ -1,0 +1,238 @@
+"""The LLM stage against a loopback OpenAI-compatible server, with the real `openai` client."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.build import build_dataset
+from pipelines.config import ConfigError, parse
+from pipelines.store import Store
+from tests.conftest import REPO, run_cli
+from tests.llm_server import FakeOpenAI, Reply, completion, echo, error, wait_for
+from transforms.llm.parse import Unparseable, parse_python_block
+from transforms.llm.prompts import PromptTemplate
+
+SECRET = "sk-codekiln-SECRET-" + "7" * 24
+SAMPLE = REPO / "configs" / "samples" / "humaneval.jsonl"
+N_RECORDS = 20
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+
+
+def doc(base_url, **llm):
+    return {"name": "answers", "kind": "responses",
+            "source": {"name": "he", "path": str(SAMPLE), "fields": {"id": "task_id", "prompt": "prompt"}},
+            "llm": {"base_url": base_url, "model": "test-model", "batch_retries": 0, "max_retries": 1,
+                    "batch_size": 4, "timeout_s": 5, **llm}}
+
+
+def build(tmp_path, server, **llm):
+    (cfg,) = parse(doc(server.base_url, **llm), str(tmp_path))
+    return build_dataset(cfg, Store(str(tmp_path / "store")))
+
+
+def rows(tmp_path, result):
+    store = Store(str(tmp_path / "store"))
+    return [r for f in store.files(result.manifest) for r in pq.read_table(f).to_pylist()]
+
+
+def rejects(tmp_path, result):
+    store = Store(str(tmp_path / "store"))
+    return [r for f in store.reject_files(result.manifest) for r in pq.read_table(f).to_pylist()]
+
+
+def about(name):
+    """A script condition: the prompt of the HumanEval problem with this entry point."""
+    return lambda body: f"def {name}(" in body["messages"][-1]["content"]
+
+
+def test_success_with_n_choices_tokens_and_traceable_prompts(tmp_path):
+    with FakeOpenAI() as server:
+        result = build(tmp_path, server, n=3)
+    out = rows(tmp_path, result)
+    assert len(out) == N_RECORDS * 3 and len(server.requests) == N_RECORDS
+    assert all(r["n"] == 3 and r["model"] == "test-model" for r in server.requests)
+    usage = result.manifest["llm"]["stages"]["llm"]
+    assert usage["requests_sent"] == N_RECORDS and usage["cache_hits"] == 0
+    assert usage["prompt_tokens"] == 11 * N_RECORDS and usage["completion_tokens"] == 7 * N_RECORDS
+    template = PromptTemplate.load("solve")
+    row = out[0]
+    assert row["template"] == "solve" and row["template_version"] == template.version
+    messages = json.loads(row["messages"])
+    assert messages[0]["role"] == "system" and row["response"].startswith("answer ")
+    assert messages[-1]["content"][:40] in row["response"]  # this row answers this prompt
+    assert sorted({r["choice_index"] for r in out}) == [0, 1, 2]
+
+
+def test_rate_limited_then_success(tmp_path):
+    def script(body, count):
+        if about("has_close_elements")(body) and count == 1:
+            return error(429, "Rate limit reached", **{"retry-after": "0"})
+        return echo(body, count)
+
+    with FakeOpenAI(script) as server:
+        result = build(tmp_path, server)
+    assert len(rows(tmp_path, result)) == N_RECORDS and result.manifest["rejects"]["rows"] == 0
+    assert len(server.requests) == N_RECORDS + 1  # the 429 was retried, once
+
+
+def test_server_errors_until_the_retry_budget_is_spent(tmp_path):
+    def script(body, count):
+        return error(500, "internal error") if about("truncate_number")(body) else echo(body, count)
+
+    with FakeOpenAI(script) as server:
+        result = build(tmp_path, server, max_retries=2, batch_retries=1)
+    assert len(rows(tmp_path, result)) == N_RECORDS - 1  # the job finished with the others
+    (rej,) = rejects(tmp_path, result)
+    assert (rej["stage"], rej["reason"], rej["location"]) == ("llm", "llm_error", "HumanEval/2")
+    assert rej["detail"].startswith("status 500") and "internal error" in rej["detail"]
+    assert "messages" in json.loads(rej["payload"])
+    failing = [r for r in server.requests if about("truncate_number")(r)]
+    assert len(failing) == 3 * 2  # (1 + max_retries) per attempt, 1 + batch_retries attempts
+    # the batch that failed did not re-send its answered requests
+    assert len(server.requests) - len(failing) == N_RECORDS - 1
+
+
+def test_a_timeout_is_retried(tmp_path):
+    release = threading.Event()
+
+    def script(body, count):
+        if about("below_zero")(body) and count == 1:
+            return Reply(body=completion(body, ["too late"]), wait=release)
+        return echo(body, count)
+
+    try:
+        with FakeOpenAI(script) as server:
+            result = build(tmp_path, server, timeout_s=0.5)
+    finally:
+        release.set()
+    out = rows(tmp_path, result)
+    assert len(out) == N_RECORDS and not any(r["response"] == "too late" for r in out)
+    assert sum(1 for r in server.requests if about("below_zero")(r)) == 2
+
+
+@pytest.mark.parametrize("reply, reason, words", [
+    (Reply(200, b'{"id": "x", "choices": [{"index": 0, "mess'), "llm_error", "status"),
+    (Reply(body={"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}),
+     "llm_error", "no choices"),
+    (None, "refusal", "I cannot help with that"),
+    (Reply(body={"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                 "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "  "}}]}),
+     "unparseable_response", "empty"),
+])
+def test_bad_responses_become_rejects(tmp_path, reply, reason, words):
+    def script(body, count):
+        if about("mean_absolute_deviation")(body):
+            return reply or Reply(body=completion(body, [None], refusal="I cannot help with that"))
+        return echo(body, count)
+
+    with FakeOpenAI(script) as server:
+        result = build(tmp_path, server)
+    assert len(rows(tmp_path, result)) == N_RECORDS - 1
+    (rej,) = rejects(tmp_path, result)
+    assert rej["reason"] == reason and words in rej["detail"] and rej["location"] == "HumanEval/4"
+    assert len(server.requests) in (N_RECORDS, N_RECORDS + 1)
+
+
+def test_cache_makes_a_rebuild_free_and_can_be_turned_off(tmp_path):
+    with FakeOpenAI() as server:
+        first = build(tmp_path, server)
+        assert len(server.requests) == N_RECORDS
+        again = build(tmp_path, server)
+        assert again.status == "unchanged" and len(server.requests) == N_RECORDS
+        assert again.llm["stages"]["llm"]["cache_hits"] == N_RECORDS
+        (cfg,) = parse(doc(server.base_url, batch_retries=0), str(tmp_path), ["llm.cache=off"])
+        assert cfg.llm.cache is False
+        off = build_dataset(cfg, Store(str(tmp_path / "store")))
+        assert len(server.requests) == 2 * N_RECORDS and off.status == "unchanged"
+    assert first.manifest["llm"]["stages"]["llm"]["requests_sent"] == N_RECORDS
+    stats = json.loads(run_cli("cache", "stats", "--root", str(tmp_path / "store")).stdout)
+    assert stats["llm"]["responses"] == N_RECORDS and stats["llm_usage_in_versions"]["requests_sent"] == N_RECORDS
+
+
+def test_the_key_never_leaves_the_process(tmp_path):
+    def script(body, count):
+        if about("has_close_elements")(body):  # a server that echoes the credential back
+            return error(401, f"Incorrect API key provided: {SECRET}")
+        return echo(body, count)
+
+    with FakeOpenAI(script) as server:
+        cfg = tmp_path / "c.json"
+        cfg.write_text(json.dumps(doc(server.base_url)))
+        out = run_cli("build", str(cfg), "--root", str(tmp_path / "store"))
+        shown = run_cli("show", "answers", "--root", str(tmp_path / "store"))
+    auth = [{k.lower(): v for k, v in h.items()}.get("authorization") for h in server.headers]
+    assert auth and all(a == f"Bearer {SECRET}" for a in auth)  # the key was used
+    (rej,) = [r for r in json.loads(run_cli("sql", "select * from answers_rejects", "--format", "json",
+                                            root=tmp_path / "store").stdout)]
+    assert rej["detail"].startswith("status 401") and "***" in rej["detail"]
+    for text in (out.stdout, out.stderr, shown.stdout):
+        assert SECRET not in text
+    for path in (tmp_path / "store").rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_a_killed_build_resumes_sending_only_the_missing_requests(tmp_path):
+    blocked = threading.Event()
+    release = threading.Event()
+
+    def script(body, count):
+        if about("make_palindrome")(body) and not release.is_set():  # HumanEval/10: hold it, then die
+            blocked.set()
+            return Reply(body=completion(body, ["never delivered"]), wait=release, wait_s=60)
+        return echo(body, count)
+
+    with FakeOpenAI(script) as server:
+        cfg = tmp_path / "c.json"
+        cfg.write_text(json.dumps(doc(server.base_url, concurrency=1, batch_size=1)))
+        store = tmp_path / "store"
+        proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "build", str(cfg), "--root", str(store)],
+                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            assert wait_for(blocked.is_set), "the build never reached the held request"
+            answered = len(server.requests) - 1
+            os.killpg(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait()
+            release.set()
+        assert not list(store.rglob("manifest.json"))
+        before = len(server.requests)
+        result = run_cli("build", str(cfg), "--root", str(store))
+        resent = server.prompts_seen()
+    sent_now = len(server.requests) - before
+    assert sent_now == N_RECORDS - answered  # the answered ones came from the cache
+    assert "created v1" in result.stdout
+    assert max(resent.values()) <= 2  # no prompt was sent more than once per build
+    manifest = json.loads(run_cli("show", "answers", "--root", str(store)).stdout)
+    assert manifest["llm"]["stages"]["llm"]["cache_hits"] == answered
+    assert manifest["llm"]["stages"]["llm"]["requests_sent"] == sent_now
+
+
+def test_config_and_parsers():
+    with pytest.raises(ConfigError) as e:
+        parse({"name": "x", "kind": "responses", "source": {"path": str(SAMPLE)}}, str(REPO))
+    assert e.value.key == "llm"
+    with pytest.raises(ConfigError) as e:
+        parse({**doc("http://x/v1"), "llm": {"base_url": "http://x/v1"}}, str(REPO))
+    assert e.value.key == "llm.model"
+    with pytest.raises(ConfigError) as e:
+        parse({**doc("ftp://x"), "params": {}}, str(REPO))
+    assert e.value.key == "llm.base_url"
+    with pytest.raises(ConfigError) as e:
+        parse({**doc("http://x/v1"), "params": {"template": "nope"}}, str(REPO))
+    assert e.value.key == "params.template" and "solve" in str(e.value)
+    assert parse_python_block("x\n```python\ndef f(:\n```\n```python\ndef f():\n    return 1\n```\n") == \
+        "def f():\n    return 1\n"
+    with pytest.raises(Unparseable):
+        parse_python_block("no code here")

@@ -1,0 +1,40 @@
+"""Parsers for model responses: each transform names the one it needs.
+
+A parser returns the usable part of a choice or raises `Unparseable`; the raw text is kept in
+the reject row either way.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+_FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+
+
+class Unparseable(ValueError):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+
+
+def parse_text(text: str) -> str:
+    if not text.strip():
+        raise Unparseable("unparseable_response", "the response is empty")
+    return text
+
+
+def parse_python_block(text: str) -> str:
+    """The last fenced Python block that parses (models often put a usage example first)."""
+    blocks = _FENCE.findall(text)
+    for block in reversed(blocks):
+        try:
+            ast.parse(block)
+            return block
+        except SyntaxError:
+            continue
+    raise Unparseable("unparseable_response",
+                      "no fenced Python block" if not blocks else "no fenced block parses as Python")
+
+
+PARSERS = {"text": parse_text, "python_block": parse_python_block}

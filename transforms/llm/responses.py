@@ -1,0 +1,88 @@
+"""The `responses` kind: render a prompt template over each record, ask the model, keep what
+the parser accepts. The simplest use of the LLM stage (and the smoke test of an endpoint)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from schemas import content_id
+from transforms.llm.cache import request_key
+from transforms.llm.config import LLMConfig
+from transforms.llm.handler import AskLLM, LLMChoice, LLMRequest
+from transforms.llm.parse import PARSERS, Unparseable
+from transforms.llm.prompts import MissingField, PromptTemplate
+from transforms.stage import Reject, Stage
+
+
+@dataclass(frozen=True)
+class ResponsesParams:
+    template: str = "solve"  # a file transforms/llm/templates/<template>.prompt
+    parser: str = "text"  # text | python_block
+    samples: int = 1  # independent requests per record (each with `llm.n` choices)
+
+    def __post_init__(self):
+        try:
+            PromptTemplate.load(self.template)  # fails at config time, naming the known templates
+        except FileNotFoundError as e:
+            raise ValueError(f"template {self.template!r}: {e}") from None
+        if self.parser not in PARSERS:
+            raise ValueError(f"parser must be one of: {', '.join(PARSERS)} (got {self.parser!r})")
+        if self.samples < 1:
+            raise ValueError("samples must be >= 1")
+
+
+class RenderPrompts:
+    """Stage function: record -> one LLMRequest per sample."""
+
+    def __init__(self, template: PromptTemplate, llm: LLMConfig, samples: int):
+        self.template, self.llm, self.samples = template, llm, samples
+
+    def __call__(self, record: dict):
+        try:
+            messages = self.template.render(record)
+        except MissingField as e:
+            raise Reject("missing_field", f"template {self.template.name!r} needs field {e.args[0]!r}") from None
+        for k in range(self.samples):
+            key = request_key(self.llm.base_url, self.llm.model, messages, self.llm.sampling(), k)
+            yield LLMRequest(key, record["id"], record.get("source"), messages, k,
+                             self.template.name, self.template.version, record)
+
+
+class ParseChoice:
+    """Stage function: a model's choice -> a row, or a reject that keeps the raw text."""
+
+    def __init__(self, parser: str):
+        self.parser = parser
+
+    def __call__(self, choice: LLMChoice):
+        req = choice.request
+        if choice.text is None or choice.refusal:
+            raise Reject("refusal", choice.refusal or "the model returned no content")
+        try:
+            parsed = PARSERS[self.parser](choice.text)
+        except Unparseable as e:
+            raise Reject(e.reason, f"{e}; raw response: {choice.text[:2000]}") from None
+        yield {
+            "id": content_id("responses", req.key, choice.index),
+            "source_id": req.record.get("source_id", req.row_id),
+            "template": req.template,
+            "template_version": req.template_version,
+            "messages": json.dumps(req.messages, ensure_ascii=False),
+            "sample_index": req.sample_index,
+            "choice_index": choice.index,
+            "response": choice.text,
+            "parsed": parsed,
+            "finish_reason": choice.finish_reason,
+            "model": choice.model,
+            "prompt_tokens": choice.prompt_tokens,
+            "completion_tokens": choice.completion_tokens,
+        }
+
+
+def build_responses(records, params: ResponsesParams, ctx):
+    template = PromptTemplate.load(params.template)
+    requests, r_render = records | Stage("render", RenderPrompts(template, ctx.llm, params.samples), ctx.progress_dir)
+    choices, r_llm = requests | AskLLM(ctx.llm, ctx.llm_cache_dir, "llm", ctx.progress_dir)
+    rows, r_parse = choices | Stage("parse", ParseChoice(params.parser), ctx.progress_dir)
+    return rows, [r_render, r_llm, r_parse]
