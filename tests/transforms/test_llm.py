@@ -236,3 +236,13 @@ def test_config_and_parsers():
         "def f():\n    return 1\n"
     with pytest.raises(Unparseable):
         parse_python_block("no code here")
+
+
+def test_token_bucket_spaces_batches_by_the_rate():
+    from transforms.llm.handler import TokenBucket
+
+    bucket = TokenBucket(per_minute=6000)  # one request per 10 ms
+    assert bucket.allow(hits_added=3) is True
+    first = bucket._next
+    assert bucket.allow(hits_added=2) is True
+    assert bucket._next - first == pytest.approx(0.02)  # the next batch waits for 2 more slots
