@@ -27,7 +27,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import pipelines
 from pipelines import kinds
 from pipelines.config import DatasetConfig
-from pipelines.mapping import DedupeById, Normaliser
+from pipelines.mapping import DedupeById, Normaliser, RowPassthrough
 from pipelines.shards import SHARDS_JSON, WriteShards
 from pipelines.sources import ReadSources, list_files, sha256_files
 from pipelines.store import Store, read_json
@@ -35,7 +35,6 @@ from schemas import REJECT_SCHEMA, schema_to_json
 from transforms import fs
 from transforms.stage import METRICS_NAMESPACE, Stage, read_progress
 
-SANDBOXED_KINDS: set[str] = set()  # kinds that execute code: their manifest records the isolation
 LOCAL_RUNNER = "FnApiRunner"  # DirectRunner would first try to download Prism on every run
 
 
@@ -49,7 +48,7 @@ class BuildResult:
 
 
 def stage_names(cfg: DatasetConfig) -> list[str]:
-    return ["read", "normalise", "dedupe", *kinds.stage_names(kinds.KINDS[cfg.kind], cfg.params), "write"]
+    return ["read", "normalise", "dedupe", *kinds.stage_names(kinds.KINDS[cfg.kind], cfg.params, cfg.llm), "write"]
 
 
 def pipeline_args(cfg: DatasetConfig, runner: str | None, beam_args: list[str]) -> tuple[list[str], bool]:
@@ -182,7 +181,8 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
     try:
         p = beam.Pipeline(options=options)
         envelopes, r_read = p | ReadSources(tasks, progress_dir)
-        records, r_norm = envelopes | Stage("normalise", Normaliser(cfg.sources), progress_dir)
+        normalise = RowPassthrough() if kind.reads_rows else Normaliser(cfg.sources)
+        records, r_norm = envelopes | Stage("normalise", normalise, progress_dir)
         unique, r_dup = records | DedupeById(fs.join(staging, "_spill"), progress_dir)
         llm_cache = None
         if cfg.llm is not None:  # `llm.cache: off` still caches within the build (batch retries)
@@ -191,7 +191,7 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
                                  exec_cache_dir=fs.join(store.root, ".cache", "exec") if cfg.sandbox.cache else None)
         rows, r_kind = kind.build(unique, cfg.params, ctx)
         r_write = rows | "WriteData" >> WriteShards(
-            fs.join(staging, "data"), kind.schema.arrow, progress_dir=progress_dir)
+            fs.join(staging, "data"), kind.schema_of(cfg.params).arrow, progress_dir=progress_dir)
         ((r_read, r_norm, r_dup, *r_kind, r_write)
          | "AllRejects" >> beam.Flatten()
          | "WriteRejects" >> WriteShards(fs.join(staging, "rejects"), REJECT_SCHEMA, stage="write_rejects",
@@ -220,6 +220,22 @@ def _shard_names(summary: dict, directory: str, prefix: str) -> list[tuple[str, 
             for i, f in enumerate(summary["files"])]
 
 
+def _quality(kind: kinds.Kind, files: list[str]) -> dict:
+    """The kind's figures (mutation scores, verdict counts, ...) computed by DuckDB over the data."""
+    if not kind.quality or not files:
+        return {}
+    import duckdb
+
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    con.execute(f"create view data as select * from read_parquet([{listing}])")
+    out = {}
+    for name, sql in kind.quality:
+        rel = con.sql(sql)
+        out[name] = [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
+    return json.loads(json.dumps(out, default=float))
+
+
 def dataset_fingerprint(schema_json: list, splits: dict[str, str], rejects: str) -> str:
     """The version fingerprint: schema + per-split and reject content hashes (order-free)."""
     blob = json.dumps({"schema": schema_json, "splits": splits, "rejects": rejects}, sort_keys=True)
@@ -235,7 +251,7 @@ def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
     for key, n in rejects["groups"].items():
         stage, reason = key.split("/", 1)
         by_stage.setdefault(stage, {})[reason] = n
-    schema_json = schema_to_json(kind.schema.arrow)
+    schema_json = schema_to_json(kind.schema_of(cfg.params).arrow)
     fingerprint = dataset_fingerprint(schema_json, {cfg.split: data["content_hash"]}, rejects["content_hash"])
 
     latest = store.latest(cfg.name)
@@ -264,7 +280,9 @@ def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
                     "content_hash": rejects["content_hash"]},
         "stages": stages,
         "llm": llm,
-        "sandbox": {"isolation": cfg.sandbox.isolation} if kind.name in SANDBOXED_KINDS else None,
+        "sandbox": ({"isolation": cfg.sandbox.isolation, "profile": cfg.sandbox.profile()}
+                    if kind.executes else None),
+        "quality": _quality(kind, [p for p, _ in data_moves]),
         "schema": schema_json,
         "fingerprint": fingerprint,
     }

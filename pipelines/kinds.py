@@ -12,10 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import DatasetSchema, get_schema
+from schemas.preferences import PREFERENCES_CONVERSATIONAL
 from transforms.execution.sandbox import SandboxConfig
 from transforms.lintseq.beam import LintSeqParams, build_lintseq
 from transforms.llm.config import LLMConfig
 from transforms.llm.responses import ResponsesParams, build_responses
+from transforms.preferences.beam import build_labels, build_preferences, labels_stages
+from transforms.preferences.core import LabelParams, PairParams
+from transforms.testgen.beam import build_tests, tests_stages
+from transforms.testgen.suite import TestgenParams
 
 
 @dataclass(frozen=True)
@@ -35,10 +40,17 @@ class Kind:
     schema: DatasetSchema
     params: type  # a dataclass with defaults for every field
     build: Callable[[Any, Any, BuildContext], tuple[Any, list[Any]]]
-    stages: tuple[str, ...] | Callable[[Any], tuple[str, ...]]  # the builder's own stages, in
-    # order (for counts and progress); a callable gets the params
+    stages: tuple[str, ...] | Callable[[Any, Any], tuple[str, ...]]  # the builder's own stages,
+    # in order (for counts and progress); a callable gets (params, llm config)
     method: str  # the published method it implements (for cards and --help)
     needs_llm: bool = False
+    reads_rows: bool = False  # takes rows of another dataset as they are (no canonical mapping)
+    executes: bool = False  # runs code in the sandbox (the manifest records the isolation)
+    schema_for: Callable[[Any], DatasetSchema] | None = None  # when params choose the schema
+    quality: tuple[tuple[str, str], ...] = ()  # (name, SQL over `data`) figures for the manifest
+
+    def schema_of(self, params) -> DatasetSchema:
+        return self.schema_for(params) if self.schema_for else self.schema
 
 
 @dataclass(frozen=True)
@@ -51,8 +63,12 @@ def _build_problems(records, params, ctx):
     return records, []
 
 
-def _lintseq_stages(params) -> tuple[str, ...]:
+def _lintseq_stages(params, _llm) -> tuple[str, ...]:
     return ("split_functions", "lintseq") if params.unit == "function" else ("lintseq",)
+
+
+def _preferences_schema(params: PairParams) -> DatasetSchema:
+    return PREFERENCES_CONVERSATIONAL if params.format == "conversational" else get_schema("preferences")
 
 
 KINDS: dict[str, Kind] = {
@@ -82,11 +98,64 @@ KINDS: dict[str, Kind] = {
         method="Model responses to a prompt template over each record (OpenAI-compatible endpoint)",
         needs_llm=True,
     ),
+    "tests": Kind(
+        name="tests",
+        schema=get_schema("tests"),
+        params=TestgenParams,
+        build=build_tests,
+        stages=tests_stages,
+        method="Test-case generation: EvalPlus-style inputs, type-aware mutation, expected outputs from "
+               "the reference, suites reduced by mutation score",
+        executes=True,
+        quality=(
+            ("mutation_score", "select min(mutation_score) min, quantile_cont(mutation_score, 0.5) median, "
+                               "avg(mutation_score) mean, avg(original_mutation_score) original_tests_mean from data"),
+            ("tests_per_problem", "select min(n_tests) min, avg(n_tests) mean, max(n_tests) max, "
+                                  "avg(n_candidate_tests) mean_before_reduction from data"),
+            ("tests_by_origin", "select t.origin, count(*) n from (select unnest(tests) t from data) group by 1 order by 1"),
+            ("mutants", "select avg(n_mutants) mean_mutants, avg(n_killable) mean_killable from data"),
+        ),
+    ),
+    "labels": Kind(
+        name="labels",
+        schema=get_schema("labels"),
+        params=LabelParams,
+        build=build_labels,
+        stages=labels_stages,
+        method='PLUM: "Preference Learning Plus Test Cases Yields Better Code Language Models" '
+               "(execution labels, also the unpaired KTO format)",
+        reads_rows=True,
+        executes=True,
+        quality=(
+            ("verdicts", "select verdict, count(*) n from data group by 1 order by 1"),
+            ("candidates_per_problem", "select min(n) min, avg(n) mean, max(n) max from "
+                                       "(select problem_id, count(*) n from data group by 1)"),
+            ("pass_rate_by_origin", "select origin, count(*) n, avg(label::int) passing from data group by 1 order by 1"),
+        ),
+    ),
+    "preferences": Kind(
+        name="preferences",
+        schema=get_schema("preferences"),
+        params=PairParams,
+        build=build_preferences,
+        stages=("pair",),
+        method='PLUM: "Preference Learning Plus Test Cases Yields Better Code Language Models" '
+               "(chosen passes, rejected fails; TRL preference format)",
+        reads_rows=True,
+        schema_for=_preferences_schema,
+        quality=(
+            ("pairs_per_problem", "select min(n) min, avg(n) mean, max(n) max from "
+                                  "(select problem_id, count(*) n from data group by 1)"),
+            ("rejected_verdicts", "select rejected_verdict, count(*) n from data group by 1 order by 1"),
+            ("origins", "select chosen_origin, rejected_origin, count(*) n from data group by 1, 2 order by 1, 2"),
+        ),
+    ),
 }
 
 
-def stage_names(kind: Kind, params) -> tuple[str, ...]:
-    return kind.stages(params) if callable(kind.stages) else kind.stages
+def stage_names(kind: Kind, params, llm=None) -> tuple[str, ...]:
+    return kind.stages(params, llm) if callable(kind.stages) else kind.stages
+
 
 
 def parse_params(kind: Kind, raw: Any, key: str):

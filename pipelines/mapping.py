@@ -174,6 +174,18 @@ class Normaliser:
         return json.dumps(keep, sort_keys=True, ensure_ascii=False, default=repr)
 
 
+class RowPassthrough:
+    """Stage function for kinds that read another dataset's rows as they are (labels reads tests,
+    preferences reads labels): the row itself, with its place in the source for dedupe."""
+
+    def __call__(self, envelope: dict):
+        row = dict(envelope["data"])
+        if not row.get("id"):
+            raise Reject("missing_field", "id: the row has no id")
+        row["_origin"] = [0, envelope["file_index"], envelope["index"], envelope["source"], envelope["location"]]
+        yield row
+
+
 class DedupeById(beam.PTransform):
     """Keep one record per id (the first in source order); the others become rejects.
 
@@ -264,7 +276,7 @@ class _SpillReader(beam.DoFn):
                 self.counter.inc("rejected/duplicate_id")
                 yield beam.pvalue.TaggedOutput(REJECTS, reject_row(
                     self.stage, "duplicate_id", source=origin[3], location=origin[4],
-                    detail=f"id {row['id']} (source_id {row['source_id']!r}) first seen at {first}",
+                    detail=f"id {row['id']} (source_id {row.get('source_id')!r}) first seen at {first}",
                     payload=row))
 
     def finish_bundle(self):

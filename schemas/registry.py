@@ -2,10 +2,12 @@
 
 from schemas.base import DatasetSchema
 from schemas.lintseq import LINTSEQ
+from schemas.preferences import LABELS, PREFERENCES
 from schemas.problems import PROBLEMS
 from schemas.responses import RESPONSES
+from schemas.tests import TESTS
 
-SCHEMAS: dict[str, DatasetSchema] = {s.kind: s for s in (PROBLEMS, LINTSEQ, RESPONSES)}
+SCHEMAS: dict[str, DatasetSchema] = {s.kind: s for s in (PROBLEMS, LINTSEQ, RESPONSES, TESTS, LABELS, PREFERENCES)}
 
 
 def get_schema(kind: str) -> DatasetSchema:

@@ -60,6 +60,20 @@ def strict_eq(a, b):
     return a == b
 
 
+def close_eq(a, b, rel=1e-6, abs_tol=1e-9):
+    """`strict_eq` with a tolerance for floats (generated tests compare float outputs with it)."""
+    ta, tb = type(a), type(b)
+    if ta is float or tb is float:
+        if ta in (int, float) and tb in (int, float) and ta is not bool and tb is not bool:
+            return abs(a - b) <= max(rel * max(abs(a), abs(b)), abs_tol)
+        return False
+    if ta in (list, tuple) and ta is tb:
+        return len(a) == len(b) and all(close_eq(x, y, rel, abs_tol) for x, y in zip(a, b, strict=True))
+    if ta is dict and tb is dict:
+        return a.keys() == b.keys() and all(close_eq(v, b[k], rel, abs_tol) for k, v in a.items())
+    return strict_eq(a, b)
+
+
 class _StrictCompare(ast.NodeTransformer):
     """Rewrites `x == y` / `x != y` in test code to calls of `strict_eq`."""
 
@@ -152,6 +166,7 @@ def _child(req, tests, start, chan_w, out_w, err_w, scratch, nonce):
             scope = dict(namespace)
             scope["__builtins__"] = dict(BUILTINS)
             scope["__codekiln_eq__"] = strict_eq
+            scope["__codekiln_close__"] = close_eq
             exec(code, scope)
         except BaseException as e:
             flush_out()
@@ -163,7 +178,14 @@ def _child(req, tests, start, chan_w, out_w, err_w, scratch, nonce):
             send("F", str(i) + " " + dumps(info))
             continue
         flush_out()
-        send("P", str(i))
+        if "__codekiln_value__" in scope:  # a test that computes a value reports its repr
+            try:
+                value = repr(scope["__codekiln_value__"])[:100_000]
+            except BaseException:
+                value = None
+            send("P", str(i) + " " + dumps({"value": value}))
+        else:
+            send("P", str(i))
     send("D")
     emit()
     os._exit(0)
@@ -229,9 +251,16 @@ class Server:
         program_error = None
         start = 0
         first = True
+        timeouts, budget = 0, req.get("max_timeouts") or 0
         while first or start < len(tests):
             first = False
+            if budget and timeouts >= budget:  # a hopeless program: do not wait on every test
+                for i in range(start, len(tests)):
+                    results[i] = {"verdict": TIMEOUT, "type": None, "skipped": True,
+                                  "message": f"not run: {timeouts} tests already timed out"}
+                break
             outcome = self._run_child(req, tests, start, results, out)
+            timeouts = sum(1 for r in results if r is not None and r["verdict"] == TIMEOUT)
             if outcome["program"] is not None:  # the program itself did not load
                 program_error = outcome["program"]
                 for i in range(start, len(tests)):
@@ -276,7 +305,7 @@ class Server:
         timeout = req["timeout_s"]
         deadline = time.monotonic() + timeout
         loaded, current, killed_for, program = False, None, None, None
-        expected, last_passed, done = start, None, False
+        expected, last_passed, done, started = start, None, False, 0.0
         pending = b""
         names = {out_r: "stdout", err_r: "stderr"}
         open_fds = [chan_r, out_r, err_r]
@@ -333,16 +362,20 @@ class Server:
                         program = dict(info, verdict=_verdict_of(info))
                     elif kind == "S" and loaded and current is None and payload == str(expected):
                         current, deadline, last_passed = expected, now + timeout, None
+                        started = now
                     elif kind in ("P", "F"):
                         index, _, rest = payload.partition(" ")
                         index = int(index) if index.isdigit() else -1
                         if current is not None and index == current:
                             if kind == "P":
                                 results[current] = {"verdict": PASSED}
+                                if rest:
+                                    results[current]["value"] = _loads(rest).get("value")
                                 last_passed = current
                             else:
                                 info = _loads(rest)
                                 results[current] = dict(info, verdict=_verdict_of(info))
+                            results[current]["duration_s"] = round(now - started, 6)
                             current, expected, deadline = None, expected + 1, now + timeout
                         elif 0 <= index < len(results) and results[index] is not None:
                             results[index] = dict(TAMPERED, message="two reports for one test")

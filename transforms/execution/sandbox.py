@@ -101,6 +101,7 @@ class Task:
     timeout_s: float | None = None  # per test; defaults to the pool's
     memory_mb: int | None = None
     as_main: bool | None = None  # run the program as __main__ (default: only when it has no tests)
+    max_timeouts: int = 0  # after this many timed-out tests, skip the rest (verdict timeout, skipped)
 
 
 @dataclass
@@ -145,6 +146,7 @@ def _request(task: Task, cfg: SandboxConfig, rlimit_nproc: int | None) -> dict:
         "output_bytes": cfg.output_bytes,
         "output_limit_bytes": cfg.output_limit_bytes,
         "rlimit_nproc": rlimit_nproc,
+        "max_timeouts": task.max_timeouts,
     }
 
 

@@ -1,0 +1,139 @@
+"""The `labels` and `preferences` kinds: candidates executed against test suites, then paired."""
+
+from __future__ import annotations
+
+import hashlib
+
+import apache_beam as beam
+
+from schemas import content_id
+from transforms.execution.sandbox import SandboxPool
+from transforms.llm.cache import request_key
+from transforms.llm.handler import AskLLM, LLMChoice, LLMRequest
+from transforms.llm.parse import Unparseable, parse_python_block
+from transforms.llm.prompts import PromptTemplate
+from transforms.preferences.core import LabelParams, PairParams, first_failure, label_rows, normal_form, pairs
+from transforms.stage import BatchStage, Reject, Stage
+
+
+class LabelFn:
+    """Batch stage function: tests rows (+ model samples) -> one label row per candidate."""
+
+    def __init__(self, params: LabelParams, sandbox, cache_dir: str | None):
+        self.params, self.sandbox, self.cache_dir = params, sandbox, cache_dir
+        self.pool = None
+
+    def setup(self):
+        self.pool = SandboxPool(self.sandbox, self.cache_dir)
+
+    def teardown(self):
+        if self.pool is not None:
+            self.pool.close()
+
+    def __call__(self, items: list[dict]) -> list:
+        rows = [dict(item) for item in items]
+        extra = {r["problem_id"]: r.pop("_llm_candidates", []) for r in rows}
+        out = []
+        for row, labelled in zip(rows, label_rows(rows, extra, self.params, self.pool.run_many), strict=True):
+            if isinstance(labelled, Exception):
+                out.append(Reject(str(labelled), "the problem has no test suite"))
+                continue
+            for lab in labelled:
+                digest = hashlib.sha256(lab["completion"].encode()).hexdigest()[:16]
+                lab["id"] = content_id("labels", row["id"], normal_form(lab["completion"]) or digest, lab["origin"])
+            out.append(labelled)
+        return out
+
+
+class RenderSolve:
+    """Stage function: a tests row -> the policy's requests for candidate solutions."""
+
+    def __init__(self, llm, samples: int):
+        self.llm, self.samples = llm, samples
+        self.template = PromptTemplate.load("solve")
+
+    def __call__(self, row: dict):
+        messages = self.template.render(row)
+        for k in range(self.samples):
+            key = request_key(self.llm.base_url, self.llm.model, messages, self.llm.sampling(), k)
+            yield LLMRequest(key, row["problem_id"], None, messages, k, self.template.name,
+                             self.template.version, {"source_id": row["problem_id"]})
+
+
+class ParseSolution:
+    def __call__(self, choice: LLMChoice):
+        if choice.text is None or choice.refusal:
+            raise Reject("refusal", choice.refusal or "no content")
+        try:
+            program = parse_python_block(choice.text)
+        except Unparseable as e:
+            raise Reject(e.reason, f"{e}; raw response: {choice.text[:2000]}") from None
+        yield choice.request.row_id, (program, "llm")
+
+
+def _attach(item):
+    _, grouped = item
+    for row in grouped["rows"]:
+        yield dict(row, _llm_candidates=list(grouped["llm"]))
+
+
+def build_labels(rows, params: LabelParams, ctx):
+    rejects = []
+    if ctx.llm is not None and params.llm_samples:
+        requests, r_render = rows | Stage("render_solve", RenderSolve(ctx.llm, params.llm_samples), ctx.progress_dir)
+        choices, r_llm = requests | AskLLM(ctx.llm, ctx.llm_cache_dir, "llm", ctx.progress_dir)
+        solutions, r_parse = choices | Stage("parse_solutions", ParseSolution(), ctx.progress_dir)
+        rejects += [r_render, r_llm, r_parse]
+        keyed = rows | "KeyRows" >> beam.Map(lambda r: (r["problem_id"], r))
+        rows = ({"rows": keyed, "llm": solutions} | "JoinSamples" >> beam.CoGroupByKey()
+                | "Attach" >> beam.FlatMap(_attach))
+    labels, r_label = rows | BatchStage("label", LabelFn(params, ctx.sandbox, ctx.exec_cache_dir),
+                                        ctx.progress_dir, min_batch_size=1, max_batch_size=params.batch_size)
+    return labels, rejects + [r_label]
+
+
+def labels_stages(params, llm) -> tuple[str, ...]:
+    llm_stages = ("render_solve", "llm", "parse_solutions") if llm is not None and params.llm_samples else ()
+    return (*llm_stages, "label")
+
+
+def _message(role: str, text: str) -> list[dict]:
+    return [{"role": role, "content": text}]
+
+
+class PairFn:
+    """Stage function: (problem id, its label rows) -> TRL preference rows."""
+
+    def __init__(self, params: PairParams):
+        self.params = params
+
+    def __call__(self, item):
+        problem_id, labels = item
+        labels = sorted(labels, key=lambda r: r["id"])
+        chosen_rejected = pairs(labels, self.params)
+        if not chosen_rejected:
+            n_pass = sum(r["label"] for r in labels)
+            raise Reject("no_pair", f"{len(labels)} candidates, {n_pass} passing: no pair under rule "
+                                    f"{self.params.rule!r}", location=problem_id)
+        conversational = self.params.format == "conversational"
+        for c, r in chosen_rejected:
+            prompt = c["prompt"]
+            yield {
+                "id": content_id("preferences", c["id"], r["id"]),
+                "prompt": _message("user", prompt) if conversational else prompt,
+                "chosen": _message("assistant", c["completion"]) if conversational else c["completion"],
+                "rejected": _message("assistant", r["completion"]) if conversational else r["completion"],
+                "chosen_pass_ratio": c["pass_ratio"],
+                "rejected_pass_ratio": r["pass_ratio"],
+                "rejected_verdict": first_failure(r["verdicts"]) if r["pass_ratio"] < 1 else r["verdict"],
+                "chosen_origin": c["origin"],
+                "rejected_origin": r["origin"],
+                "problem_id": problem_id,
+            }
+
+
+def build_preferences(labels, params: PairParams, ctx):
+    grouped = (labels | "KeyByProblem" >> beam.Map(lambda r: (r["problem_id"], r))
+               | "GroupByProblem" >> beam.GroupByKey())
+    rows, r_pair = grouped | Stage("pair", PairFn(params), ctx.progress_dir)
+    return rows, [r_pair]

@@ -1,0 +1,146 @@
+"""The `tests` kind: canonical programming problems -> one verified, reduced test suite each."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import apache_beam as beam
+
+from schemas import content_id
+from transforms.execution.sandbox import SandboxPool
+from transforms.llm.cache import request_key
+from transforms.llm.handler import AskLLM, LLMChoice, LLMRequest
+from transforms.llm.parse import Unparseable, parse_python_block
+from transforms.llm.prompts import MissingField, PromptTemplate
+from transforms.stage import BatchStage, Reject, Stage
+from transforms.testgen.inputs import parse_llm_inputs
+from transforms.testgen.suite import NoSuite, Problem, TestgenParams, build_suites, runnable_tests
+
+
+def _metadata(record: dict) -> dict:
+    try:
+        value = json.loads(record.get("metadata") or "{}")
+        return value if isinstance(value, dict) else {}
+    except ValueError:
+        return {}
+
+
+class SuiteFn:
+    """Batch stage function: problem records -> tests rows (or a Reject each)."""
+
+    def __init__(self, params: TestgenParams, sandbox, cache_dir: str | None):
+        self.params, self.sandbox, self.cache_dir = params, sandbox, cache_dir
+        self.pool = None
+
+    def setup(self):
+        self.pool = SandboxPool(self.sandbox, self.cache_dir)
+
+    def teardown(self):
+        if self.pool is not None:
+            self.pool.close()
+
+    def __call__(self, records: list[dict]) -> list:
+        problems, out = [], [None] * len(records)
+        for i, r in enumerate(records):
+            if not r.get("entry_point"):
+                out[i] = Reject("no_entry_point", "a test suite needs the function's name (entry_point)")
+            elif not (r.get("solution") or "").strip():
+                out[i] = Reject("no_reference", "the problem has no reference solution")
+            else:
+                problems.append((i, Problem(
+                    r["id"], r["source_id"], r.get("prompt") or "", r["solution"], r["entry_point"],
+                    runnable_tests(r.get("tests") or [], r.get("tests_kind", "none"), r["entry_point"]),
+                    r.get("_llm_inputs") or [], r.get("_llm_asserts") or [])))
+        suites = build_suites([p for _, p in problems], self.pool.run_many, self.params)
+        p = self.params
+        for (i, problem), suite in zip(problems, suites, strict=True):
+            if isinstance(suite, NoSuite):
+                out[i] = Reject(suite.reason, suite.detail)
+                continue
+            candidates = _metadata(records[i]).get("candidates")
+            out[i] = [dict(suite, id=content_id("tests", problem.id, p.pool_size, p.max_mutants, p.seed),
+                           dropped_inputs=json.dumps(suite["dropped_inputs"], sort_keys=True),
+                           candidates=[c for c in candidates if isinstance(c, str)]
+                           if isinstance(candidates, list) else None)]
+        return out
+
+
+class RenderTestPrompts:
+    """Stage function: a problem -> two model requests (inputs, asserts)."""
+
+    def __init__(self, llm):
+        self.llm = llm
+        self.templates = [PromptTemplate.load("test_inputs"), PromptTemplate.load("test_asserts")]
+
+    def __call__(self, record: dict):
+        for template in self.templates:
+            try:
+                messages = template.render(record)
+            except MissingField as e:
+                raise Reject("missing_field", f"template {template.name!r} needs {e.args[0]!r}") from None
+            key = request_key(self.llm.base_url, self.llm.model, messages, self.llm.sampling(), 0)
+            yield LLMRequest(key, record["id"], record.get("source"), messages, 0, template.name,
+                             template.version, {"source_id": record.get("source_id"), "id": record["id"],
+                                                "entry_point": record.get("entry_point")})
+
+
+class ParseTestProposals:
+    """Stage function: a model's choice -> (record id, {"inputs"|"asserts": [...]})."""
+
+    def __call__(self, choice: LLMChoice):
+        req = choice.request
+        if choice.text is None or choice.refusal:
+            raise Reject("refusal", choice.refusal or "no content")
+        try:
+            block = parse_python_block(choice.text)
+        except Unparseable as e:
+            raise Reject(e.reason, f"{e}; raw response: {choice.text[:2000]}") from None
+        if req.template == "test_inputs":
+            inputs = parse_llm_inputs(block)
+            if not inputs:
+                raise Reject("unparseable_response", f"not a literal list of argument tuples: {block[:2000]}")
+            yield req.row_id, {"inputs": inputs}
+            return
+        asserts = [ast.get_source_segment(block, n) for n in ast.parse(block).body if isinstance(n, ast.Assert)]
+        if not asserts:
+            raise Reject("unparseable_response", f"no assert statements: {block[:2000]}")
+        yield req.row_id, {"asserts": asserts}
+
+
+def _merge(item):
+    _, grouped = item
+    for record in grouped["records"]:
+        record = dict(record)
+        inputs, asserts = [], []
+        for proposal in grouped["llm"]:
+            inputs += proposal.get("inputs", [])
+            asserts += proposal.get("asserts", [])
+        record["_llm_inputs"], record["_llm_asserts"] = inputs, asserts
+        yield record
+
+
+def with_llm_proposals(records, ctx, rejects: list):
+    """Attach a model's proposed inputs and asserts to each problem (left join: a problem whose
+    requests failed goes on without them; the failures are rejects of the llm stages)."""
+    requests, r_render = records | Stage("render_test_prompts", RenderTestPrompts(ctx.llm), ctx.progress_dir)
+    choices, r_llm = requests | AskLLM(ctx.llm, ctx.llm_cache_dir, "llm", ctx.progress_dir)
+    proposals, r_parse = choices | Stage("parse_test_proposals", ParseTestProposals(), ctx.progress_dir)
+    rejects += [r_render, r_llm, r_parse]
+    keyed = records | "KeyProblems" >> beam.Map(lambda r: (r["id"], r))
+    return ({"records": keyed, "llm": proposals} | "JoinProposals" >> beam.CoGroupByKey()
+            | "Merge" >> beam.FlatMap(_merge))
+
+
+def build_tests(records, params: TestgenParams, ctx):
+    rejects: list = []
+    if ctx.llm is not None:
+        records = with_llm_proposals(records, ctx, rejects)
+    rows, r_suite = records | BatchStage("testgen", SuiteFn(params, ctx.sandbox, ctx.exec_cache_dir),
+                                         ctx.progress_dir, min_batch_size=1, max_batch_size=params.batch_size)
+    return rows, rejects + [r_suite]
+
+
+def tests_stages(params, llm) -> tuple[str, ...]:
+    llm_stages = ("render_test_prompts", "llm", "parse_test_proposals") if llm is not None else ()
+    return (*llm_stages, "testgen")
