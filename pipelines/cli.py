@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (dotted path, YAML value); repeatable")
     b.add_argument("--runner", help="Beam runner: local (default), DataflowRunner, ...")
+    b.add_argument("--only", action="append", default=[], metavar="DATASET",
+                   help="build only this dataset of the config; repeatable")
     b.add_argument("--quiet", "-q", action="store_true", help="no live progress, only the summary")
 
     ls = add("ls", "list datasets and versions with row counts and creation time")
@@ -126,8 +128,14 @@ def cmd_build(args, beam_args) -> int:
 
     try:
         configs = load(args.config, args.overrides)
+        unknown = sorted(set(args.only) - {c.name for c in configs})
+        if unknown:
+            raise ConfigError("--only", f"no dataset {unknown[0]!r} in this config "
+                                        f"(datasets: {', '.join(c.name for c in configs)})")
     except ConfigError as e:
         return _err(f"{args.config}: {e}", 2)
+    if args.only:
+        configs = [c for c in configs if c.name in args.only]
     from pipelines import progress
     from pipelines.build import build_dataset, check_references
     from pipelines.store import Store

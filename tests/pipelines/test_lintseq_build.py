@@ -48,11 +48,12 @@ def test_lintseq_config_on_humaneval(tmp_path):
 
 
 def test_demo_lintseq_rows_and_determinism(tmp_path):
-    run_cli("build", "configs/demo.yaml", "--root", str(tmp_path / "a"))
+    run_cli("build", "configs/demo.yaml", "--only", "lintseq", "--root", str(tmp_path / "a"))
     rows = rows_of(tmp_path / "a", "lintseq")
     assert len(rows) == 100
     check_every_row(rows)
-    run_cli("build", "configs/demo.yaml", "--root", str(tmp_path / "b"), "--set", "lintseq.beam.workers=2")
+    run_cli("build", "configs/demo.yaml", "--only", "lintseq", "--root", str(tmp_path / "b"),
+            "--set", "lintseq.beam.workers=2")
     a, b = (json.loads(run_cli("show", "lintseq", root=tmp_path / x).stdout) for x in "ab")
     assert a["fingerprint"] == b["fingerprint"]  # same rows with separate worker processes
     assert b["config"]["beam"]["mode"] == "multi_processing"

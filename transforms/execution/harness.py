@@ -223,6 +223,7 @@ class Server:
         self.pid1 = pid1
         self.tmp = "/tmp" if pid1 else os.environ.get("CODEKILN_SCRATCH", "/tmp")
         self._compiled = {}
+        self._task_deadline = float("inf")
 
     def run_task(self, req):
         try:
@@ -252,12 +253,17 @@ class Server:
         start = 0
         first = True
         timeouts, budget = 0, req.get("max_timeouts") or 0
+        self._task_deadline = t0 + req["budget_s"] if req.get("budget_s") else float("inf")
         while first or start < len(tests):
             first = False
+            reason = None
             if budget and timeouts >= budget:  # a hopeless program: do not wait on every test
+                reason = f"not run: {timeouts} tests already timed out"
+            elif time.monotonic() >= self._task_deadline:  # the task's whole budget is spent
+                reason = f"not run: the task's budget of {req['budget_s']} s is spent"
+            if reason:
                 for i in range(start, len(tests)):
-                    results[i] = {"verdict": TIMEOUT, "type": None, "skipped": True,
-                                  "message": f"not run: {timeouts} tests already timed out"}
+                    results[i] = {"verdict": TIMEOUT, "type": None, "skipped": True, "message": reason}
                 break
             outcome = self._run_child(req, tests, start, results, out)
             timeouts = sum(1 for r in results if r is not None and r["verdict"] == TIMEOUT)
@@ -314,15 +320,15 @@ class Server:
             watch = list(open_fds) + ([pidfd] if pidfd is not None and status is None else [])
             if not open_fds and status is not None:
                 break
-            wait = max(0.0, deadline - time.monotonic())
+            wait = max(0.0, min(deadline, self._task_deadline) - time.monotonic())
             ready, _, _ = select.select(watch, [], [], min(wait, 0.5 if pidfd is None else wait))
             if pidfd is None and status is None:
                 status = self._poll(pid)
                 if status is not None:
                     self._kill(pid)
-            if not ready and time.monotonic() >= deadline:
+            if not ready and time.monotonic() >= min(deadline, self._task_deadline):
                 if status is None:  # the program or a test overran its budget
-                    killed_for = TIMEOUT
+                    killed_for = TIMEOUT if time.monotonic() >= deadline else "budget"
                     self._kill(pid)
                     status = self._wait(pid)
                 else:  # the child is gone but something it started still holds a pipe
@@ -433,6 +439,9 @@ class Server:
 
     @staticmethod
     def _abnormal(status, killed_for, when):
+        if killed_for == "budget":
+            return {"verdict": TIMEOUT, "type": None, "skipped": True,
+                    "message": f"the task's time budget ran out {when}"}
         if killed_for == TIMEOUT:
             return {"verdict": TIMEOUT, "type": None, "message": f"time limit exceeded {when}"}
         if killed_for == OUTPUT:

@@ -102,6 +102,7 @@ class Task:
     memory_mb: int | None = None
     as_main: bool | None = None  # run the program as __main__ (default: only when it has no tests)
     max_timeouts: int = 0  # after this many timed-out tests, skip the rest (verdict timeout, skipped)
+    budget_s: float = 0.0  # wall-clock budget of the whole task; 0: none (tests past it: skipped)
 
 
 @dataclass
@@ -147,6 +148,7 @@ def _request(task: Task, cfg: SandboxConfig, rlimit_nproc: int | None) -> dict:
         "output_limit_bytes": cfg.output_limit_bytes,
         "rlimit_nproc": rlimit_nproc,
         "max_timeouts": task.max_timeouts,
+        "budget_s": task.budget_s,
     }
 
 
@@ -415,6 +417,8 @@ class SandboxPool:
         request = _request(task, self.cfg, self.rlimit_nproc)
         phases = len(request["tests"]) + 1
         watchdog = request["timeout_s"] * phases * 2 + 10
+        if request["budget_s"]:
+            watchdog = min(watchdog, request["budget_s"] + request["timeout_s"] * 2 + 10)
         slot = self._slots.get()
         try:
             for _ in range(2):  # one retry on a fresh slot

@@ -12,7 +12,14 @@ from transforms.llm.cache import request_key
 from transforms.llm.handler import AskLLM, LLMChoice, LLMRequest
 from transforms.llm.parse import Unparseable, parse_python_block
 from transforms.llm.prompts import PromptTemplate
-from transforms.preferences.core import LabelParams, PairParams, first_failure, label_rows, normal_form, pairs
+from transforms.preferences.core import (
+    LabelParams,
+    PairParams,
+    first_failure,
+    label_rows,
+    normal_form,
+    pairs,
+)
 from transforms.stage import BatchStage, Reject, Stage
 
 

@@ -13,8 +13,8 @@ import ast
 import hashlib
 import random
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from transforms.execution.sandbox import ExecResult, Task
 from transforms.testgen.mutants import mutants as make_mutants
@@ -30,6 +30,7 @@ class LabelParams:
     seed: int = 0
     batch_size: int = 8
     llm_samples: int = 0  # when an llm is configured: requests per problem (each with llm.n choices)
+    budget_s: float = 10.0  # wall-clock budget per candidate (tests past it count as not passed)
 
     def __post_init__(self):
         if self.max_candidates < 1 or self.batch_size < 1 or self.llm_samples < 0:
@@ -98,7 +99,9 @@ def label_rows(rows: list[dict], extra: dict[str, list[tuple[str, str]]], params
         per_row.append(cands)
         srcs = [t["assert_src"] for t in row["tests"]]
         for program, _ in cands:
-            tasks.append(Task(program, srcs, timeout_s=row.get("timeout_s") or 1.0, max_timeouts=2))
+            # after a timeout the rest is skipped (counted as not passed): pass ratios are lower bounds
+            tasks.append(Task(program, srcs, timeout_s=row.get("timeout_s") or 1.0, max_timeouts=1,
+                              budget_s=params.budget_s))
             owners.append(i)
     results = iter(run(tasks))
     out: list[list[dict] | Exception] = []

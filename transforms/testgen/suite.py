@@ -14,8 +14,8 @@ import ast
 import hashlib
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from transforms.execution.sandbox import ExecResult, Task
 from transforms.testgen.inputs import call_source, grow_inputs, seed_inputs
@@ -38,8 +38,11 @@ class TestgenParams:
     max_mutants: int = 40
     seed: int = 0
     timeout_factor: float = 20.0  # candidate per-test budget: this x the reference's slowest test
-    min_timeout_s: float = 0.5
-    max_timeout_s: float = 5.0
+    min_timeout_s: float = 0.25
+    max_timeout_s: float = 2.0  # also the reference's budget per input
+    max_input_time_s: float = 0.05  # inputs on which the reference is slower are dropped (counted)
+    reference_budget_s: float = 10.0  # for computing all expected outputs of one problem
+    mutant_budget_s: float = 3.0  # per mutant
     batch_size: int = 8  # problems per sandbox round
 
     def __post_init__(self):
@@ -145,7 +148,7 @@ def build_suites(problems: list[Problem], run: Callable[[list[Task]], list[ExecR
         value_tests = [f"__codekiln_value__ = {call_source(p.entry_point, a)}" for a in w.inputs]
         # its own tests first: a slow generated input must not crowd them out
         ref_tasks.append(Task(p.reference, p.original_tests + p.llm_asserts + value_tests,
-                              timeout_s=params.max_timeout_s, max_timeouts=3))
+                              timeout_s=params.max_timeout_s, max_timeouts=3, budget_s=params.reference_budget_s))
     for w, result in zip(live, run(ref_tasks), strict=True):
         _reference_outputs(w, result, params)
 
@@ -157,7 +160,8 @@ def build_suites(problems: list[Problem], run: Callable[[list[Task]], list[ExecR
                                  _rng(params.seed, w.problem.problem_id, "mutants"))
         sources = [t["assert_src"] for t in w.originals + w.tests]
         for _, src in w.mutants:
-            mut_tasks.append(Task(src, sources, timeout_s=w.timeout_s, max_timeouts=1))
+            mut_tasks.append(Task(src, sources, timeout_s=w.timeout_s, max_timeouts=1,
+                                  budget_s=params.mutant_budget_s))
             owners.append(w)
     results = run(mut_tasks)
     by_work: dict[int, list[ExecResult]] = {}
@@ -185,11 +189,13 @@ def _reference_outputs(w: _Work, result: ExecResult, params: TestgenParams) -> N
     orig_results = result.tests[:n_orig]
     llm_results = result.tests[n_orig:n_orig + n_llm]
     value_results = result.tests[n_orig + n_llm:]
-    if any(r["verdict"] != "passed" for r in orig_results):
+    if any(r["verdict"] != "passed" and not r.get("skipped") for r in orig_results):
         bad = next(r for r in orig_results if r["verdict"] != "passed")
         w.error = NoSuite("reference_fails", f"the reference fails its own tests: {bad}")
         return
-    times = [r.get("duration_s", 0.0) for r in result.tests if r["verdict"] == "passed"]
+    times = [r.get("duration_s", 0.0) for r in orig_results]
+    times += [r.get("duration_s", 0.0) for r in value_results
+              if r["verdict"] == "passed" and r.get("duration_s", 0.0) <= params.max_input_time_s]
     w.reference_time_s = round(sum(times), 6)
     slowest = max(times, default=0.0)
     w.timeout_s = round(min(params.max_timeout_s, max(params.min_timeout_s, params.timeout_factor * slowest)), 3)
@@ -198,7 +204,10 @@ def _reference_outputs(w: _Work, result: ExecResult, params: TestgenParams) -> N
     seen = set()
     for args, origin, r in zip(w.inputs, w.origins, value_results, strict=True):
         if r["verdict"] != "passed":
-            w.dropped["reference_" + r["verdict"]] += 1
+            w.dropped["reference_skipped" if r.get("skipped") else "reference_" + r["verdict"]] += 1
+            continue
+        if r.get("duration_s", 0.0) > params.max_input_time_s and origin != "original":
+            w.dropped["reference_slow"] += 1  # a heavy input would make every candidate slow
             continue
         try:
             expected = _literal(r.get("value"))

@@ -1,0 +1,228 @@
+"""Test generation and preference pairs: the pure parts, then whole builds re-verified."""
+
+import json
+import random
+from pathlib import Path
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.store import Store
+from tests.conftest import REPO, humaneval, run_cli
+from tests.llm_server import FakeOpenAI, Reply, completion, echo
+from transforms.execution import SandboxConfig, SandboxPool, Task
+from transforms.preferences.core import PairParams, normal_form, pairs
+from transforms.testgen.inputs import grow_inputs, mutate_value, parse_llm_inputs, seed_inputs
+from transforms.testgen.mutants import mutants
+from transforms.testgen.suite import Problem, TestgenParams, assert_source, build_suites, runnable_tests
+
+
+# -- inputs and mutants ----------------------------------------------------------------------
+
+
+def test_seed_inputs_from_check_functions_and_assert_lists():
+    check = ("def check(candidate):\n    assert candidate([1, 2], 3) == 3\n"
+             "    assert abs(candidate([0.5], -1) - 2) < 1e-6\n    assert candidate(x, 1)\n"
+             "    assert candidate([1, 2], 3) == 3\n")
+    assert seed_inputs([check], "f") == [([1, 2], 3), ([0.5], -1)]
+    assert seed_inputs(["assert f('ab') == 'ba'", "assert g(1) == 2", "nonsense("], "f") == [("ab",)]
+    assert parse_llm_inputs("[(1, 2), [3, 4], 5]") == [(1, 2), (3, 4), (5,)]
+    assert parse_llm_inputs("__import__('os').system('id')") == []  # literals only, never eval
+
+
+def test_type_aware_mutation_keeps_types_and_is_deterministic():
+    rng = random.Random(0)
+    for value in (3, -2.5, True, "hello", [1, 2, 3], ("a", 1), {"k": [1]}, {1, 2}, [[1.0], [2.0]]):
+        for _ in range(20):
+            assert type(mutate_value(value, rng)) is type(value)
+    seeds = [([1, 2, 3], 2), ([], 0)]
+    a = grow_inputs(seeds, 30, random.Random(7))
+    assert a == grow_inputs(seeds, 30, random.Random(7)) and a[:2] == seeds
+    assert len(a) == 30 and len({repr(x) for x in a}) == 30
+    assert all(isinstance(x[0], list) and isinstance(x[1], int) for x in a)
+
+
+def test_mutants_are_distinct_faulty_variants():
+    program = "def f(xs, k):\n    total = 0\n    for x in xs:\n        if x > k and x != 0:\n            total += x\n    return total\n"
+    ms = mutants(program, 50, random.Random(0))
+    ops = {op for op, _ in ms}
+    assert {"compare", "arith", "boolean", "off_by_one", "remove_statement"} <= ops
+    assert len({src for _, src in ms}) == len(ms) and all(normal_form(src) != normal_form(program) for _, src in ms)
+
+
+def test_assert_sources_are_self_contained():
+    assert assert_source("f", (1, "a"), [1, 2]) == "assert f(1, 'a') == [1, 2]"
+    src = assert_source("f", (1,), [0.1, 2.0])
+    namespace = {"f": lambda x: [0.1 + 1e-12, 2.0]}
+    exec(src, namespace)  # noqa: S102 - our own generated source: runs without the harness
+    with pytest.raises(AssertionError):
+        exec(src, {"f": lambda x: [0.2, 2.0]})  # noqa: S102
+
+
+def test_suite_for_one_problem_kills_every_killable_mutant():
+    rec = humaneval()[3]  # below_zero
+    problem = Problem(rec["task_id"], rec["task_id"], rec["prompt"], rec["prompt"] + rec["canonical_solution"],
+                      rec["entry_point"], runnable_tests([rec["test"]], "check_function", rec["entry_point"]))
+    broken = Problem("b", "b", "", "def g(:\n", "g", [])
+    with SandboxPool(SandboxConfig(pool_size=2, cache=False)) as pool:
+        suite, bad = build_suites([problem, broken], pool.run_many, TestgenParams(pool_size=20, max_mutants=20))
+        assert bad.reason == "reference_fails"
+        assert suite["mutation_score"] == 1.0 and suite["n_killable"] > 0
+        assert suite["original_mutation_score"] <= suite["mutation_score"]
+        assert suite["tests"][0]["origin"] == "original" and suite["n_tests"] >= 1
+        # the reference passes its whole suite; each killable mutant fails it
+        srcs = [t["assert_src"] for t in suite["tests"]]
+        assert pool.run(Task(problem.reference, srcs)).passed
+        for _, src in mutants(problem.reference, 20, random.Random(0))[:5]:
+            r = pool.run(Task(src, [t["assert_src"] for t in suite["tests"]] , timeout_s=1, max_timeouts=1))
+            assert r.verdict in ("passed", "failed", "timeout", "crashed", "memory_exceeded")
+
+
+def test_pairing_rules():
+    def lab(i, ratio):
+        return {"id": str(i), "problem_id": "p", "prompt": "q", "completion": f"c{i}", "origin": "o",
+                "pass_ratio": ratio, "label": ratio == 1.0, "verdicts": [], "verdict": ""}
+
+    labels = [lab(0, 1.0), lab(1, 1.0), lab(2, 0.5), lab(3, 0.9), lab(4, 0.0)]
+    plum = pairs(labels, PairParams(rule="plum", max_pairs_per_prompt=10))
+    assert len(plum) == 2 * 3 and all(c["label"] and not r["label"] for c, r in plum)
+    ace = pairs(labels, PairParams(rule="acecoder", max_pairs_per_prompt=10))
+    assert ace and all(c["pass_ratio"] >= 0.8 and c["pass_ratio"] - r["pass_ratio"] >= 0.4 for c, r in ace)
+    assert len(pairs(labels, PairParams(max_pairs_per_prompt=2))) == 2
+    assert pairs([lab(0, 0.0), lab(1, 0.5)], PairParams()) == []
+    assert normal_form("x=1\n") == normal_form("x = 1  # same program\n")
+
+
+# -- whole builds ----------------------------------------------------------------------------
+
+
+def _rows(root: Path, name: str) -> list[dict]:
+    store = Store(str(root))
+    return [r for f in store.files(store.resolve(name)) for r in pq.read_table(f).to_pylist()]
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("plum")
+    for name in ("tests", "labels", "preferences"):
+        run_cli("build", "configs/demo.yaml", "--only", name, "--root", str(root))
+    return root
+
+
+def test_every_chosen_passes_and_every_rejected_fails(demo_store):
+    suites = {r["problem_id"]: r for r in _rows(demo_store, "tests")}
+    prefs = _rows(demo_store, "preferences")
+    assert len(suites) == 20 and prefs
+    tasks = []
+    for p in prefs:
+        srcs = [t["assert_src"] for t in suites[p["problem_id"]]["tests"]]
+        timeout = suites[p["problem_id"]]["timeout_s"]
+        tasks += [Task(p["chosen"], srcs, timeout_s=timeout), Task(p["rejected"], srcs, timeout_s=timeout, max_timeouts=1)]
+    with SandboxPool(SandboxConfig(cache=False)) as pool:
+        results = pool.run_many(tasks)
+    assert all(r.passed for r in results[0::2])  # 100% of chosen
+    assert not any(r.passed for r in results[1::2])  # 100% of rejected
+    labels = _rows(demo_store, "labels")
+    assert {r["origin"] for r in labels} == {"reference", "mutant"}
+    assert all(r["label"] == (r["pass_ratio"] == 1.0) for r in labels)
+
+
+def test_manifests_record_quality_and_isolation(demo_store):
+    tests = json.loads(run_cli("show", "tests", root=demo_store).stdout)
+    q = tests["quality"]
+    assert q["mutation_score"][0]["mean"] == 1.0
+    assert 0 < q["mutation_score"][0]["original_tests_mean"] <= 1.0
+    assert tests["sandbox"]["isolation"] == "bwrap"
+    labels = json.loads(run_cli("show", "labels", root=demo_store).stdout)
+    assert sum(v["n"] for v in labels["quality"]["verdicts"]) == labels["splits"]["train"]["rows"]
+    prefs = json.loads(run_cli("show", "preferences", root=demo_store).stdout)
+    assert prefs["quality"]["pairs_per_problem"][0]["max"] <= 4
+
+
+def test_preferences_load_with_datasets_in_trl_format(demo_store, tmp_path):
+    store = Store(str(demo_store))
+    files = store.files(store.resolve("preferences"))
+    ds = datasets.load_dataset("parquet", data_files={"train": files}, split="train",
+                               cache_dir=str(tmp_path / "hf"))
+    trl = ds.select_columns(["prompt", "chosen", "rejected"])
+    assert list(trl.features) == ["prompt", "chosen", "rejected"]
+    assert all(trl.features[c] == datasets.Value("string") for c in trl.features)
+    assert len(ds) == store.resolve("preferences")["splits"]["train"]["rows"]
+    run_cli("build", "configs/demo.yaml", "--only", "preferences", "--root", str(demo_store),
+            "--set", "preferences.params.format=conversational")
+    conv = datasets.load_dataset("parquet", data_files={"train": store.files(store.resolve("preferences"))},
+                                 split="train", cache_dir=str(tmp_path / "hf2"))
+    assert conv[0]["chosen"][0]["role"] == "assistant" and conv[0]["prompt"][0]["role"] == "user"
+
+
+def test_problems_without_reference_or_pairs_become_rejects(tmp_path):
+    src = tmp_path / "p.jsonl"
+    recs = humaneval(2)
+    rows = [dict(recs[0]), dict(recs[1], canonical_solution="    return undefined_thing\n"),
+            dict(recs[0], task_id="no-ref", prompt="", canonical_solution="")]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"""
+datasets:
+  - name: t
+    kind: tests
+    source: {{path: {src}, fields: {{id: task_id, prompt: prompt, solution: "{{prompt}}{{canonical_solution}}", tests: test, entry_point: entry_point}}}}
+    params: {{pool_size: 10, max_mutants: 5}}
+  - name: l
+    kind: labels
+    source: {{dataset: t}}
+    params: {{mutants: false}}
+  - name: p
+    kind: preferences
+    source: {{dataset: l}}
+""")
+    run_cli("build", str(cfg), "--root", str(tmp_path / "s"))
+    reasons = json.loads(run_cli("sql", "select stage, reason, location from t_rejects union all "
+                                 "select stage, reason, location from p_rejects order by 1, 2",
+                                 "--format", "json", root=tmp_path / "s").stdout)
+    assert {(r["stage"], r["reason"]) for r in reasons} == {
+        ("testgen", "reference_fails"), ("normalise", "empty_record"), ("pair", "no_pair")}
+
+
+def test_llm_paths_propose_tests_and_candidates(tmp_path):
+    def script(body, count):
+        system = body["messages"][0]["content"]
+        if "test inputs" in system:
+            return Reply(body=completion(body, ["```python\n[([], 0), ([1, -1], 1), ([5], -5)]\n```"]))
+        if "unit tests" in system:
+            return Reply(body=completion(body, ["```python\nassert below_zero([]) == False\n"
+                                                "assert below_zero([-1]) == True\nassert below_zero([1]) == True\n```"]))
+        if "below_zero" in body["messages"][-1]["content"]:
+            return Reply(body=completion(body, ["```python\ndef below_zero(operations):\n    return False\n```",
+                                                "```python\ndef below_zero(operations):\n    s = 0\n    for op in operations:\n"
+                                                "        s += op\n        if s < 0:\n            return True\n    return False\n```"]))
+        return echo(body, count)
+
+    rec = humaneval()[3]
+    src = tmp_path / "p.jsonl"
+    src.write_text(json.dumps(rec) + "\n")
+    with FakeOpenAI(script) as server:
+        llm = f"{{base_url: {server.base_url}, model: m, n: 2, batch_retries: 0, max_retries: 0}}"
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"""
+defaults:
+  llm: {llm}
+datasets:
+  - name: t
+    kind: tests
+    source: {{path: {src}, fields: {{id: task_id, prompt: prompt, solution: "{{prompt}}{{canonical_solution}}", tests: test, entry_point: entry_point}}}}
+    params: {{pool_size: 12, max_mutants: 10}}
+  - name: l
+    kind: labels
+    source: {{dataset: t}}
+    params: {{llm_samples: 1, mutants: false}}
+""")
+        run_cli("build", str(cfg), "--root", str(tmp_path / "s"))
+    (suite,) = _rows(tmp_path / "s", "t")
+    t_manifest = json.loads(run_cli("show", "t", root=tmp_path / "s").stdout)
+    assert t_manifest["llm"]["stages"]["llm"]["requests_sent"] == 2
+    assert json.loads(suite["dropped_inputs"]).get("llm_assert_fails_reference") == 1  # [1] is not below zero
+    labels = _rows(tmp_path / "s", "l")
+    llm = sorted((r["label"], r["origin"]) for r in labels if r["origin"] == "llm")
+    assert llm == [(False, "llm"), (True, "llm")]  # the wrong sample fails, the right one passes
