@@ -145,6 +145,16 @@ def cmd_build(args, beam_args) -> int:
         check_references(configs, store)
     except ConfigError as e:
         return _err(f"{args.config}: {e}", 2)
+    from pipelines.kinds import KINDS
+    from transforms.execution import SandboxConfig, SandboxPool, SandboxUnavailable
+
+    for cfg in configs:  # fail closed, before any work, when code would run unisolated
+        if KINDS[cfg.kind].executes and cfg.sandbox.isolation == "bwrap":
+            try:
+                SandboxPool(SandboxConfig(pool_size=1, cache=False)).close()
+            except SandboxUnavailable as e:
+                return _err(f"{cfg.name}: {e}", 2)
+            break
     for cfg in configs:
         view = progress.BuildView(cfg, enabled=not args.quiet)
         try:

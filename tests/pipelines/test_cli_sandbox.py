@@ -37,3 +37,18 @@ def test_sandbox_run_refuses_without_bubblewrap(tmp_path):
     finally:
         os.environ["PATH"] = env_path
     assert proc.returncode == 1 and proc.stdout == "" and "apt-get install bubblewrap" in proc.stderr
+
+
+def test_a_build_that_executes_code_refuses_without_bubblewrap(tmp_path):
+    import os
+
+    from tests.conftest import REPO
+    env_path = os.environ["PATH"]
+    try:
+        os.environ["PATH"] = "/nonexistent"
+        proc = run_cli("build", str(REPO / "configs" / "demo.yaml"), "--only", "tests",
+                       "--root", str(tmp_path), check=False)
+    finally:
+        os.environ["PATH"] = env_path
+    assert proc.returncode == 2 and "apt-get install bubblewrap" in proc.stderr
+    assert not list(tmp_path.rglob("manifest.json"))

@@ -9,14 +9,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.store import Store
-from tests.conftest import REPO, humaneval, run_cli
+from tests.conftest import humaneval, run_cli
 from tests.llm_server import FakeOpenAI, Reply, completion, echo
 from transforms.execution import SandboxConfig, SandboxPool, Task
 from transforms.preferences.core import PairParams, normal_form, pairs
 from transforms.testgen.inputs import grow_inputs, mutate_value, parse_llm_inputs, seed_inputs
 from transforms.testgen.mutants import mutants
-from transforms.testgen.suite import Problem, TestgenParams, assert_source, build_suites, runnable_tests
-
+from transforms.testgen.suite import (
+    Problem,
+    TestgenParams,
+    assert_source,
+    build_suites,
+    runnable_tests,
+)
 
 # -- inputs and mutants ----------------------------------------------------------------------
 
