@@ -27,7 +27,7 @@ from transforms.execution.sandbox import SandboxConfig
 from transforms.llm.config import LLMConfig
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-FORMATS = ("jsonl", "parquet", "code", "hf", "dataset")
+FORMATS = ("jsonl", "parquet", "code", "hf", "generate", "dataset")
 DOMAINS = ("code", "math")
 MAPPED_FIELDS = ("id", "prompt", "solution", "answer", "entry_point", "tests")
 LOCAL_RUNNERS = {"local": "FnApiRunner"}
@@ -321,13 +321,21 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
                          beam_cfg, sandbox, llm, raw)
 
 
-SOURCE_KEYS = {"name", "path", "dataset", "format", "glob", "domain", "fields", "metadata", "split", "config_name"}
+SOURCE_KEYS = {"name", "path", "dataset", "format", "glob", "domain", "fields", "metadata", "split",
+               "config_name", "count"}
 
 
 def _source(s, p: str, base_dir: str, default_name: str) -> SourceConfig:
     _expect(s, dict, p.rstrip("."))
     _check_keys(s, SOURCE_KEYS, p)
     name = _expect(s.get("name", default_name), str, f"{p}name")
+    if s.get("format") == "generate":  # records {id, index} for kinds that sample their inputs
+        count = _expect(s.get("count"), int, f"{p}count")
+        if count < 1:
+            raise ConfigError(f"{p}count", "must be >= 1")
+        return SourceConfig(name, "generate", f"generate:{count}", None, "code", {}, ())
+    if "count" in s:
+        raise ConfigError(f"{p}count", "only a `generate` source takes a count")
     if "dataset" in s:
         if "path" in s:
             raise ConfigError(f"{p}dataset", "give either `path` or `dataset`, not both")
@@ -338,7 +346,7 @@ def _source(s, p: str, base_dir: str, default_name: str) -> SourceConfig:
             raise ConfigError(f"{p}path", "required key is missing (or give `dataset:`)")
         path = _resolve_path(_expect(s["path"], str, f"{p}path"), base_dir)
         fmt = s.get("format") or _infer_format(path, f"{p}format")
-        _choice(fmt, FORMATS[:-1], f"{p}format")
+        _choice(fmt, tuple(f for f in FORMATS if f not in ("dataset", "generate")), f"{p}format")
     glob = s.get("glob")
     if glob is not None:
         _expect(glob, str, f"{p}glob")

@@ -17,6 +17,8 @@ from transforms.execution.sandbox import SandboxConfig
 from transforms.lintseq.beam import LintSeqParams, build_lintseq
 from transforms.llm.config import LLMConfig
 from transforms.llm.responses import ResponsesParams, build_responses
+from transforms.pragmatic.beam import build_pragmatic
+from transforms.pragmatic.core import PragmaticParams
 from transforms.preferences.beam import build_labels, build_preferences, labels_stages
 from transforms.preferences.core import LabelParams, PairParams
 from transforms.testgen.beam import build_tests, tests_stages
@@ -148,6 +150,23 @@ KINDS: dict[str, Kind] = {
                                   "(select problem_id, count(*) n from data group by 1)"),
             ("rejected_verdicts", "select rejected_verdict, count(*) n from data group by 1 order by 1"),
             ("origins", "select chosen_origin, rejected_origin, count(*) n from data group by 1, 2 order by 1, 2"),
+        ),
+    ),
+    "pragmatic": Kind(
+        name="pragmatic",
+        schema=get_schema("pragmatic"),
+        params=PragmaticParams,
+        build=build_pragmatic,
+        stages=("pragmatic",),
+        method='Pragmatic examples: "Generating Pragmatic Examples to Train Neural Program Synthesizers" '
+               "(Vaduguru, Fried, Pu), regex domain",
+        reads_rows=True,
+        quality=(
+            ("p_target_after_k", "select k, avg(coalesce(p_target[k], p_target[-1])) pragmatic, "
+                                 "avg(coalesce(baseline_p_target[k], baseline_p_target[-1])) literal_baseline "
+                                 "from data, range(1, 11) t(k) group by k order by k"),
+            ("examples_used", "select avg(len(examples)) mean, avg(n_candidates) mean_competitors, "
+                              "avg(n_pool) mean_pool from data"),
         ),
     ),
 }

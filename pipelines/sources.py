@@ -32,6 +32,8 @@ def list_files(src: SourceConfig, resolve_dataset=None) -> list[str]:
     """The files one source reads, in a stable order. `resolve_dataset(ref)` gives a dataset's files."""
     if src.format == "dataset":
         return list(resolve_dataset(src.path))
+    if src.format == "generate":
+        return [src.path]
     if src.format == "code":
         globs = [src.glob] if src.glob else ["*.py", "**/*.py"]  # Beam's ** needs a directory
         return sorted({p for g in globs for p in fs.match(fs.join(src.path, g))})
@@ -51,7 +53,7 @@ def sha256_files(paths: list[str]) -> str:
     """Fingerprint of a source's bytes (the manifest records it)."""
     total = hashlib.sha256()
     for path in paths:
-        if not fs.exists(path):
+        if path.startswith("generate:") or not fs.exists(path):
             total.update(path.encode())  # a Hub name: identified by name only
             continue
         h = hashlib.sha256()
@@ -157,7 +159,13 @@ def _read_hf(path: str, src: SourceConfig):
         yield n, f"row {n}", row
 
 
-READERS = {"jsonl": _read_jsonl, "parquet": _read_parquet, "dataset": _read_parquet,
+def _read_generate(path: str, src: SourceConfig):
+    """`generate:N` -> N records {id, index}: the kind samples its own inputs from the index."""
+    for i in range(int(path.split(":", 1)[1])):
+        yield i + 1, f"index {i}", {"id": f"{src.name}-{i}", "index": i}
+
+
+READERS = {"generate": _read_generate, "jsonl": _read_jsonl, "parquet": _read_parquet, "dataset": _read_parquet,
            "code": _read_code, "hf": _read_hf}
 
 

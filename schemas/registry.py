@@ -2,12 +2,13 @@
 
 from schemas.base import DatasetSchema
 from schemas.lintseq import LINTSEQ
+from schemas.pragmatic import PRAGMATIC
 from schemas.preferences import LABELS, PREFERENCES
 from schemas.problems import PROBLEMS
 from schemas.responses import RESPONSES
 from schemas.tests import TESTS
 
-SCHEMAS: dict[str, DatasetSchema] = {s.kind: s for s in (PROBLEMS, LINTSEQ, RESPONSES, TESTS, LABELS, PREFERENCES)}
+SCHEMAS: dict[str, DatasetSchema] = {s.kind: s for s in (PROBLEMS, LINTSEQ, RESPONSES, TESTS, LABELS, PREFERENCES, PRAGMATIC)}
 
 
 def get_schema(kind: str) -> DatasetSchema:

@@ -34,6 +34,7 @@ CLOSE_HELPER = ("def _close(a, b):\n"
 
 @dataclass(frozen=True)
 class TestgenParams:
+    __test__ = False  # not a pytest test class, despite the name
     pool_size: int = 40  # distinct inputs before reduction
     max_mutants: int = 40
     seed: int = 0
