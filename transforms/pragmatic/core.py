@@ -19,7 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transforms.pragmatic.dsl import DEFAULT_ALPHABET, mutate_program, negative_strings, sample_program
+from transforms.pragmatic.dsl import (
+    DEFAULT_ALPHABET,
+    mutate_program,
+    negative_strings,
+    sample_program,
+)
 
 
 @dataclass(frozen=True)
