@@ -189,6 +189,8 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
             llm_cache = fs.join(store.root, ".cache", "llm") if cfg.llm.cache else fs.join(staging, "_llm_cache")
         ctx = kinds.BuildContext(progress_dir, llm=cfg.llm, llm_cache_dir=llm_cache, sandbox=cfg.sandbox,
                                  exec_cache_dir=fs.join(store.root, ".cache", "exec") if cfg.sandbox.cache else None)
+        if kind.heavy:  # spread the records over the workers before the expensive stages
+            unique = unique | "Spread" >> beam.Reshuffle()
         rows, r_kind = kind.build(unique, cfg.params, ctx)
         r_write = rows | "WriteData" >> WriteShards(
             fs.join(staging, "data"), kind.schema_of(cfg.params).arrow, progress_dir=progress_dir)

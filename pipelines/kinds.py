@@ -48,6 +48,7 @@ class Kind:
     needs_llm: bool = False
     reads_rows: bool = False  # takes rows of another dataset as they are (no canonical mapping)
     executes: bool = False  # runs code in the sandbox (the manifest records the isolation)
+    heavy: bool = False  # CPU-bound per record: records are redistributed over the workers first
     schema_for: Callable[[Any], DatasetSchema] | None = None  # when params choose the schema
     quality: tuple[tuple[str, str], ...] = ()  # (name, SQL over `data`) figures for the manifest
 
@@ -85,6 +86,7 @@ KINDS: dict[str, Kind] = {
     "lintseq": Kind(
         name="lintseq",
         schema=get_schema("lintseq"),
+        heavy=True,
         params=LintSeqParams,
         build=build_lintseq,
         stages=_lintseq_stages,
@@ -103,6 +105,7 @@ KINDS: dict[str, Kind] = {
     "tests": Kind(
         name="tests",
         schema=get_schema("tests"),
+        heavy=True,
         params=TestgenParams,
         build=build_tests,
         stages=tests_stages,
@@ -121,6 +124,7 @@ KINDS: dict[str, Kind] = {
     "labels": Kind(
         name="labels",
         schema=get_schema("labels"),
+        heavy=True,
         params=LabelParams,
         build=build_labels,
         stages=labels_stages,
@@ -155,6 +159,7 @@ KINDS: dict[str, Kind] = {
     "pragmatic": Kind(
         name="pragmatic",
         schema=get_schema("pragmatic"),
+        heavy=True,
         params=PragmaticParams,
         build=build_pragmatic,
         stages=("pragmatic",),
