@@ -13,6 +13,7 @@ from typing import Any
 
 from schemas import DatasetSchema, get_schema
 from schemas.preferences import PREFERENCES_CONVERSATIONAL
+from transforms.efa.beam import EfaParams, VariantParams, build_efas, build_variants, efas_stages
 from transforms.execution.sandbox import SandboxConfig
 from transforms.lintseq.beam import LintSeqParams, build_lintseq
 from transforms.llm.config import LLMConfig
@@ -172,6 +173,38 @@ KINDS: dict[str, Kind] = {
                                  "from data, range(1, 11) t(k) group by k order by k"),
             ("examples_used", "select avg(len(examples)) mean, avg(n_candidates) mean_competitors, "
                               "avg(n_pool) mean_pool from data"),
+        ),
+    ),
+    "efas": Kind(
+        name="efas",
+        schema=get_schema("efas"),
+        params=EfaParams,
+        build=build_efas,
+        stages=efas_stages,
+        method='EFAGen: "Executable Functional Abstractions: Inferring Generative Programs for Advanced '
+               'Math Problems" (Khan et al.)',
+        executes=True,
+        heavy=True,
+        quality=(
+            ("funnel", 'select  count(*) candidates, count(*) filter (where passed_tests >= 1) is_extractable, count(*) filter (where passed_tests >= 2) is_executable, count(*) filter (where passed_tests >= 3) has_dof, count(*) filter (where passed_tests >= 4) is_single_valued, count(*) filter (where passed_tests >= 5) matches_original from data '),
+            ("funnel_by_source", 'select source, count(*) candidates, count(*) filter (where passed_tests >= 1) is_extractable, count(*) filter (where passed_tests >= 2) is_executable, count(*) filter (where passed_tests >= 3) has_dof, count(*) filter (where passed_tests >= 4) is_single_valued, count(*) filter (where passed_tests >= 5) matches_original from data group by source order by source'),
+            ("funnel_by_subject_level", 'select source, subject, level, count(*) candidates, count(*) filter (where passed_tests >= 1) is_extractable, count(*) filter (where passed_tests >= 2) is_executable, count(*) filter (where passed_tests >= 3) has_dof, count(*) filter (where passed_tests >= 4) is_single_valued, count(*) filter (where passed_tests >= 5) matches_original from data group by all order by all'),
+        ),
+    ),
+    "efa_variants": Kind(
+        name="efa_variants",
+        schema=get_schema("efa_variants"),
+        params=VariantParams,
+        build=build_variants,
+        stages=("variants",),
+        method="Problem variants sampled from valid Executable Functional Abstractions (EFAGen)",
+        reads_rows=True,
+        executes=True,
+        heavy=True,
+        quality=(
+            ("variants", "select count(*) efas, sum(n) variants, avg(n) mean_variants_per_efa, "
+                         "sum(dropped) duplicate_renders_dropped from (select efa_id, count(*) n, "
+                         "any_value(duplicates_dropped) dropped from data group by efa_id)"),
         ),
     ),
 }

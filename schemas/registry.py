@@ -1,6 +1,7 @@
 """The kind -> schema registry. Adding a dataset kind adds one line here."""
 
 from schemas.base import DatasetSchema
+from schemas.efa import EFA_VARIANTS, EFAS
 from schemas.lintseq import LINTSEQ
 from schemas.pragmatic import PRAGMATIC
 from schemas.preferences import LABELS, PREFERENCES
@@ -8,7 +9,7 @@ from schemas.problems import PROBLEMS
 from schemas.responses import RESPONSES
 from schemas.tests import TESTS
 
-SCHEMAS: dict[str, DatasetSchema] = {s.kind: s for s in (PROBLEMS, LINTSEQ, RESPONSES, TESTS, LABELS, PREFERENCES, PRAGMATIC)}
+SCHEMAS: dict[str, DatasetSchema] = {s.kind: s for s in (PROBLEMS, LINTSEQ, RESPONSES, TESTS, LABELS, PREFERENCES, PRAGMATIC, EFAS, EFA_VARIANTS)}
 
 
 def get_schema(kind: str) -> DatasetSchema:

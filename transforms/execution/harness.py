@@ -552,6 +552,7 @@ def _verdict_of(info):
 
 def main():
     preload = json.loads(sys.argv[1]) if len(sys.argv) > 1 else []
+    sys.path.extend(json.loads(sys.argv[2]) if len(sys.argv) > 2 else [])  # third-party packages
     for name in preload:  # warm imports, shared by every forked child
         try:
             __import__(name)

@@ -69,6 +69,7 @@ class SandboxConfig:
     output_limit_bytes: int = 4 << 20  # more output than this ends the task: output_limit
     pool_size: int = 0  # warm sandboxes per process; 0 = number of cores
     preload: tuple[str, ...] = DEFAULT_PRELOAD
+    packages: tuple[str, ...] = ()  # third-party packages to expose read-only (e.g. sympy, mpmath)
     cache: bool = True  # reuse results of identical executions
 
     def __post_init__(self):
@@ -91,6 +92,7 @@ class SandboxConfig:
         for k in ("pool_size", "cache"):
             d.pop(k)
         d["preload"] = list(self.preload)
+        d["packages"] = list(self.packages)
         return d
 
 
@@ -187,6 +189,8 @@ def bwrap_command(cfg: SandboxConfig) -> list[str]:
     else:  # bound at a neutral path, so no home or project directory appears inside
         inside, libdir = "/opt/python" + exe[len(prefix):], "/opt/python/lib"
         args += ["--ro-bind", prefix, "/opt/python"]
+    for name, directory in package_dirs(cfg.packages):  # only these, read-only, nothing else of the venv
+        args += ["--ro-bind", directory, f"/opt/site/{name}"]
     args += ["--dev", "/dev", "--proc", "/proc",
              "--size", str(cfg.scratch_mb << 20), "--tmpfs", "/tmp",
              "--remount-ro", "/dev", "--remount-ro", "/",
@@ -196,12 +200,29 @@ def bwrap_command(cfg: SandboxConfig) -> list[str]:
            "MALLOC_ARENA_MAX": "2"}
     for k, v in env.items():
         args += ["--setenv", k, v]
-    return args + [inside, "-S", "-B", "-c", HARNESS_SOURCE, json.dumps(list(cfg.preload))]
+    paths = ["/opt/site"] if cfg.packages else []
+    return args + [inside, "-S", "-B", "-c", HARNESS_SOURCE, json.dumps(list(cfg.preload) + list(cfg.packages)),
+                   json.dumps(paths)]
+
+
+def package_dirs(names: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(name, directory) of each top-level package, as this interpreter would import it."""
+    import importlib.util
+
+    out = []
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise SandboxUnavailable(f"package {name!r} is not installed (sandbox.packages)")
+        out.append((name, list(spec.submodule_search_locations)[0]))
+    return out
 
 
 def plain_command(cfg: SandboxConfig) -> list[str]:
     _, exe = _interpreter()
-    return [exe, "-S", "-B", "-c", HARNESS_SOURCE, json.dumps(list(cfg.preload))]
+    paths = sorted({os.path.dirname(d) for _, d in package_dirs(cfg.packages)})
+    return [exe, "-S", "-B", "-c", HARNESS_SOURCE, json.dumps(list(cfg.preload) + list(cfg.packages)),
+            json.dumps(paths)]
 
 
 class _PidsCgroup:

@@ -1,0 +1,197 @@
+"""The `efas` and `efa_variants` kinds."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+import apache_beam as beam
+
+from schemas import content_id
+from transforms.efa.contract import CONTRACT
+from transforms.efa.validate import Candidate, sample_variants, validate
+from transforms.execution.sandbox import SandboxPool
+from transforms.llm.cache import request_key
+from transforms.llm.handler import AskLLM, LLMChoice, LLMRequest
+from transforms.llm.prompts import MissingField, PromptTemplate
+from transforms.stage import BatchStage, Reject, Stage
+
+PACKAGES = ("sympy", "mpmath")  # what the contract lets an EFA import beyond the standard library
+
+
+@dataclass(frozen=True)
+class EfaParams:
+    k: int = 10  # samples for has_dof and is_single_valued
+    batch_size: int = 8
+    llm_samples: int = 1  # requests per seed when an llm is configured (each with llm.n choices)
+
+    def __post_init__(self):
+        if self.k < 2 or self.batch_size < 1 or self.llm_samples < 0:
+            raise ValueError("k must be >= 2, batch_size >= 1, llm_samples >= 0")
+
+
+@dataclass(frozen=True)
+class VariantParams:
+    variants_per_efa: int = 16
+    seed: int = 1000  # variant i of an EFA is Problem.sample(random.Random(seed + i))
+    batch_size: int = 8
+
+    def __post_init__(self):
+        if self.variants_per_efa < 1 or self.batch_size < 1:
+            raise ValueError("variants_per_efa and batch_size must be >= 1")
+
+
+def _sandbox(ctx):
+    missing = tuple(p for p in PACKAGES if p not in ctx.sandbox.packages)
+    return dataclasses.replace(ctx.sandbox, packages=ctx.sandbox.packages + missing)
+
+
+def _meta(record: dict) -> dict:
+    try:
+        value = json.loads(record.get("metadata") or "{}")
+        return value if isinstance(value, dict) else {}
+    except ValueError:
+        return {}
+
+
+class _Pooled:
+    def __init__(self, sandbox, cache_dir):
+        self.sandbox, self.cache_dir, self.pool = sandbox, cache_dir, None
+
+    def setup(self):
+        self.pool = SandboxPool(self.sandbox, self.cache_dir)
+
+    def teardown(self):
+        if self.pool is not None:
+            self.pool.close()
+
+
+class ValidateFn(_Pooled):
+    """Batch stage function: a seed with its candidates -> one efas row per candidate."""
+
+    def __init__(self, params: EfaParams, sandbox, cache_dir):
+        super().__init__(sandbox, cache_dir)
+        self.params = params
+
+    def __call__(self, records: list[dict]) -> list:
+        flat, owners, out = [], [], [None] * len(records)
+        for i, r in enumerate(records):
+            cands = list(r.get("_llm_candidates") or [])
+            source_cands = _meta(r).get("candidates")
+            if isinstance(source_cands, list):
+                cands += [{"text": c, "origin": "source"} for c in source_cands if isinstance(c, str)]
+            if not r.get("answer"):
+                out[i] = Reject("no_answer", "the seed has no final answer to match")
+            elif not cands:
+                out[i] = Reject("no_candidates", "no model configured and no candidates column")
+            else:
+                for j, c in enumerate(cands):
+                    flat.append(Candidate(r["source_id"], r["answer"], c["text"]))
+                    owners.append((i, j, c))
+        verdicts = validate(flat, self.pool.run_many, self.params.k) if flat else []
+        for (i, j, c), cand, v in zip(owners, flat, verdicts, strict=True):
+            r = records[i]
+            meta = _meta(r)
+            if out[i] is None:
+                out[i] = []
+            out[i].append({
+                "id": content_id("efas", r["id"], j, c["text"]),
+                "seed_id": r["source_id"], "source": r.get("source") or "",
+                "subject": str(meta["subject"]) if "subject" in meta else None,
+                "level": str(meta["level"]) if "level" in meta else None,
+                "seed_problem": r.get("prompt") or "", "seed_answer": r["answer"],
+                "candidate_index": j, "origin": c["origin"], "program": v.program, "response": cand.text,
+                "tests": v.tests, "passed_tests": sum(t["passed"] for t in v.tests),
+                "failed_test": v.failed_test, "reason": v.reason, "valid": v.valid,
+                "original_answer": v.original["answer"][1] if v.original else None,
+                "prompt_hash": c.get("prompt_hash"), "template_version": c.get("template_version"),
+            })
+        return out
+
+
+class RenderEfaPrompt:
+    def __init__(self, llm, samples: int):
+        self.llm, self.samples = llm, samples
+        self.template = PromptTemplate.load("efa")
+
+    def __call__(self, record: dict):
+        try:
+            messages = self.template.render(dict(record, contract=CONTRACT))
+        except MissingField as e:
+            raise Reject("missing_field", f"the EFA prompt needs {e.args[0]!r}") from None
+        for k in range(self.samples):
+            key = request_key(self.llm.base_url, self.llm.model, messages, self.llm.sampling(), k)
+            yield LLMRequest(key, record["id"], record.get("source"), messages, k, self.template.name,
+                             self.template.version, {"source_id": record.get("source_id")})
+
+
+def _candidate(choice: LLMChoice):
+    """A model's answer is a candidate whatever it says: the unit tests judge it (an empty or
+    refused answer fails is_extractable and stays visible in the funnel)."""
+    req = choice.request
+    text = choice.text if choice.text is not None else f"(refused: {choice.refusal})"
+    return req.row_id, {"text": text, "origin": "llm", "prompt_hash": req.key, "template_version": req.template_version}
+
+
+def _attach(item):
+    _, grouped = item
+    for record in grouped["records"]:
+        yield dict(record, _llm_candidates=list(grouped["llm"]))
+
+
+def build_efas(records, params: EfaParams, ctx):
+    rejects = []
+    if ctx.llm is not None and params.llm_samples:
+        requests, r_render = records | Stage("render_efa_prompt", RenderEfaPrompt(ctx.llm, params.llm_samples),
+                                             ctx.progress_dir)
+        choices, r_llm = requests | AskLLM(ctx.llm, ctx.llm_cache_dir, "llm", ctx.progress_dir)
+        rejects += [r_render, r_llm]
+        keyed = records | "KeySeeds" >> beam.Map(lambda r: (r["id"], r))
+        cands = choices | "Candidates" >> beam.Map(_candidate)
+        records = ({"records": keyed, "llm": cands} | "JoinCandidates" >> beam.CoGroupByKey()
+                   | "Attach" >> beam.FlatMap(_attach))
+    rows, r_val = records | BatchStage("validate", ValidateFn(params, _sandbox(ctx), ctx.exec_cache_dir),
+                                       ctx.progress_dir, min_batch_size=1, max_batch_size=params.batch_size)
+    return rows, rejects + [r_val]
+
+
+def efas_stages(params, llm) -> tuple[str, ...]:
+    llm_stages = ("render_efa_prompt", "llm") if llm is not None and params.llm_samples else ()
+    return (*llm_stages, "validate")
+
+
+class VariantsFn(_Pooled):
+    """Batch stage function: efas rows -> variants of the valid ones (invalid ones: rejected)."""
+
+    def __init__(self, params: VariantParams, sandbox, cache_dir):
+        super().__init__(sandbox, cache_dir)
+        self.params = params
+
+    def __call__(self, rows: list[dict]) -> list:
+        p = self.params
+        out: list = [Reject("invalid_efa", f"failed {r.get('failed_test')}") if not r["valid"] else None for r in rows]
+        valid = [i for i, r in enumerate(rows) if r["valid"]]
+        sampled = sample_variants([rows[i]["program"] for i in valid], p.variants_per_efa, p.seed, self.pool.run_many)
+        for i, result in zip(valid, sampled, strict=True):
+            if isinstance(result, str):
+                out[i] = Reject("sampling_failed", result)
+                continue
+            seen, variants = set(), []
+            for v in result:
+                if v["problem"] in seen:
+                    continue
+                seen.add(v["problem"])
+                variants.append(v)
+            dropped = len(result) - len(variants)
+            out[i] = [{"id": content_id("efa_variants", rows[i]["id"], v["seed"]), "efa_id": rows[i]["id"],
+                       "seed_id": rows[i]["seed_id"], "sample_seed": v["seed"], "problem": v["problem"],
+                       "answer": v["answer"][0], "answer_latex": v["answer"][1], "params": v["params"],
+                       "duplicates_dropped": dropped} for v in variants]
+        return out
+
+
+def build_variants(rows, params: VariantParams, ctx):
+    variants, rejects = rows | BatchStage("variants", VariantsFn(params, _sandbox(ctx), ctx.exec_cache_dir),
+                                          ctx.progress_dir, min_batch_size=1, max_batch_size=params.batch_size)
+    return variants, [rejects]
