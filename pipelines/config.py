@@ -174,10 +174,21 @@ def _apply_override(docs, names, spec: str) -> None:
     for d in targets:
         node = d
         for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
+            if isinstance(node, list):  # sources.0.path: an index into a list
+                if not p.isdigit() or int(p) >= len(node):
+                    raise ConfigError(key, f"{p!r} is not an index of this list (length {len(node)})")
+                node = node[int(p)]
+                continue
+            if not isinstance(node.get(p), (dict, list)):
                 node[p] = {}
             node = node[p]
-        node[parts[-1]] = value
+        if isinstance(node, list):
+            last = parts[-1]
+            if not last.isdigit() or int(last) >= len(node):
+                raise ConfigError(key, f"{last!r} is not an index of this list (length {len(node)})")
+            node[int(last)] = value
+        else:
+            node[parts[-1]] = value
 
 
 def _deep_merge(base: dict, over: dict) -> dict:
