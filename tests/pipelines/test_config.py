@@ -19,7 +19,8 @@ def _error(doc, overrides=()) -> ConfigError:
 
 def test_demo_config_parses_with_resolved_paths():
     configs = load(str(SAMPLES.parent / "demo.yaml"))
-    assert [c.name for c in configs] == ["problems", "lintseq", "tests", "labels", "preferences"]
+    assert [c.name for c in configs] == ["problems", "lintseq", "tests", "labels", "preferences", "pragmatic",
+                                         "efas", "efa-variants"]
     cfg = configs[0]
     assert [s.name for s in cfg.sources] == ["humaneval", "math500", "gsm8k"]
     assert cfg.sources[0].path == str(SAMPLES / "humaneval.jsonl")
