@@ -11,9 +11,8 @@ import apache_beam as beam
 from schemas import content_id
 from transforms.efa.contract import CONTRACT
 from transforms.efa.validate import Candidate, sample_variants, validate
-from transforms.execution.sandbox import SandboxPool
-from transforms.llm.cache import request_key
-from transforms.llm.handler import AskLLM, LLMChoice, LLMRequest
+from transforms.execution.beam import PooledFn
+from transforms.llm.handler import AskLLM, LLMChoice, requests_for
 from transforms.llm.prompts import MissingField, PromptTemplate
 from transforms.stage import BatchStage, Reject, Stage
 
@@ -55,19 +54,7 @@ def _meta(record: dict) -> dict:
         return {}
 
 
-class _Pooled:
-    def __init__(self, sandbox, cache_dir):
-        self.sandbox, self.cache_dir, self.pool = sandbox, cache_dir, None
-
-    def setup(self):
-        self.pool = SandboxPool(self.sandbox, self.cache_dir)
-
-    def teardown(self):
-        if self.pool is not None:
-            self.pool.close()
-
-
-class ValidateFn(_Pooled):
+class ValidateFn(PooledFn):
     """Batch stage function: a seed with its candidates -> one efas row per candidate."""
 
     def __init__(self, params: EfaParams, sandbox, cache_dir):
@@ -120,10 +107,8 @@ class RenderEfaPrompt:
             messages = self.template.render(dict(record, contract=CONTRACT))
         except MissingField as e:
             raise Reject("missing_field", f"the EFA prompt needs {e.args[0]!r}") from None
-        for k in range(self.samples):
-            key = request_key(self.llm.base_url, self.llm.model, messages, self.llm.sampling(), k)
-            yield LLMRequest(key, record["id"], record.get("source"), messages, k, self.template.name,
-                             self.template.version, {"source_id": record.get("source_id")})
+        yield from requests_for(self.llm, self.template, messages, self.samples, record["id"],
+                                record.get("source"), {"source_id": record.get("source_id")})
 
 
 def _candidate(choice: LLMChoice):
@@ -161,7 +146,7 @@ def efas_stages(params, llm) -> tuple[str, ...]:
     return (*llm_stages, "validate")
 
 
-class VariantsFn(_Pooled):
+class VariantsFn(PooledFn):
     """Batch stage function: efas rows -> variants of the valid ones (invalid ones: rejected)."""
 
     def __init__(self, params: VariantParams, sandbox, cache_dir):

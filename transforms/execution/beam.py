@@ -26,6 +26,22 @@ class _ExecuteBatchDoFn(beam.DoFn):
             pool.close()
 
 
+class PooledFn:
+    """Base of stage functions that execute code: a warm sandbox pool per worker, opened in the
+    DoFn's setup and closed in its teardown (the stage wrappers call both)."""
+
+    def __init__(self, sandbox: SandboxConfig, cache_dir: str | None):
+        self.sandbox, self.cache_dir = sandbox, cache_dir
+        self.pool: SandboxPool | None = None
+
+    def setup(self):
+        self.pool = SandboxPool(self.sandbox, self.cache_dir)
+
+    def teardown(self):
+        if self.pool is not None:
+            self.pool.close()
+
+
 class ExecuteTasks(beam.PTransform):
     """`(key, Task)` -> `(key, ExecResult)`, batched so every slot of the pool stays busy.
 

@@ -26,7 +26,7 @@ from apache_beam.io.components.rate_limiter import RateLimiter
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import PredictionResult, RemoteModelHandler, RunInference
 
-from transforms.llm.cache import ResponseCache
+from transforms.llm.cache import ResponseCache, request_key
 from transforms.llm.config import LLMConfig
 from transforms.stage import METRICS_NAMESPACE, REJECTS, StageCounter, reject_row
 
@@ -57,6 +57,13 @@ class LLMRequest:
         """(source, location, payload) for a reject row: the prompt, never a credential."""
         return self.source, self.record.get("source_id", self.row_id), {"messages": self.messages, "sample_index": self.sample_index,
                                           "template": self.template, "template_version": self.template_version}
+
+
+def requests_for(llm: LLMConfig, template, messages: list[dict], samples: int, row_id: str,
+                 source: str | None, record: dict) -> list[LLMRequest]:
+    """`samples` content-addressed requests for one rendered prompt (sample index k of each)."""
+    return [LLMRequest(request_key(llm.base_url, llm.model, messages, llm.sampling(), k), row_id, source,
+                       messages, k, template.name, template.version, record) for k in range(samples)]
 
 
 @dataclass

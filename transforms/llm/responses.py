@@ -7,9 +7,8 @@ import json
 from dataclasses import dataclass
 
 from schemas import content_id
-from transforms.llm.cache import request_key
 from transforms.llm.config import LLMConfig
-from transforms.llm.handler import AskLLM, LLMChoice, LLMRequest
+from transforms.llm.handler import AskLLM, LLMChoice, requests_for
 from transforms.llm.parse import PARSERS, Unparseable
 from transforms.llm.prompts import MissingField, PromptTemplate
 from transforms.stage import Reject, Stage
@@ -43,10 +42,8 @@ class RenderPrompts:
             messages = self.template.render(record)
         except MissingField as e:
             raise Reject("missing_field", f"template {self.template.name!r} needs field {e.args[0]!r}") from None
-        for k in range(self.samples):
-            key = request_key(self.llm.base_url, self.llm.model, messages, self.llm.sampling(), k)
-            yield LLMRequest(key, record["id"], record.get("source"), messages, k,
-                             self.template.name, self.template.version, record)
+        yield from requests_for(self.llm, self.template, messages, self.samples, record["id"],
+                                record.get("source"), record)
 
 
 class ParseChoice:

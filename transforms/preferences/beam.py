@@ -7,9 +7,8 @@ import hashlib
 import apache_beam as beam
 
 from schemas import content_id
-from transforms.execution.sandbox import SandboxPool
-from transforms.llm.cache import request_key
-from transforms.llm.handler import AskLLM, LLMChoice, LLMRequest
+from transforms.execution.beam import PooledFn
+from transforms.llm.handler import AskLLM, LLMChoice, requests_for
 from transforms.llm.parse import Unparseable, parse_python_block
 from transforms.llm.prompts import PromptTemplate
 from transforms.preferences.core import (
@@ -23,19 +22,12 @@ from transforms.preferences.core import (
 from transforms.stage import BatchStage, Reject, Stage
 
 
-class LabelFn:
+class LabelFn(PooledFn):
     """Batch stage function: tests rows (+ model samples) -> one label row per candidate."""
 
     def __init__(self, params: LabelParams, sandbox, cache_dir: str | None):
-        self.params, self.sandbox, self.cache_dir = params, sandbox, cache_dir
-        self.pool = None
-
-    def setup(self):
-        self.pool = SandboxPool(self.sandbox, self.cache_dir)
-
-    def teardown(self):
-        if self.pool is not None:
-            self.pool.close()
+        super().__init__(sandbox, cache_dir)
+        self.params = params
 
     def __call__(self, items: list[dict]) -> list:
         rows = [dict(item) for item in items]
@@ -60,11 +52,8 @@ class RenderSolve:
         self.template = PromptTemplate.load("solve")
 
     def __call__(self, row: dict):
-        messages = self.template.render(row)
-        for k in range(self.samples):
-            key = request_key(self.llm.base_url, self.llm.model, messages, self.llm.sampling(), k)
-            yield LLMRequest(key, row["problem_id"], None, messages, k, self.template.name,
-                             self.template.version, {"source_id": row["problem_id"]})
+        yield from requests_for(self.llm, self.template, self.template.render(row), self.samples,
+                                row["problem_id"], None, {"source_id": row["problem_id"]})
 
 
 class ParseSolution:

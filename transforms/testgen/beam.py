@@ -8,9 +8,8 @@ import json
 import apache_beam as beam
 
 from schemas import content_id
-from transforms.execution.sandbox import SandboxPool
-from transforms.llm.cache import request_key
-from transforms.llm.handler import AskLLM, LLMChoice, LLMRequest
+from transforms.execution.beam import PooledFn
+from transforms.llm.handler import AskLLM, LLMChoice, requests_for
 from transforms.llm.parse import Unparseable, parse_python_block
 from transforms.llm.prompts import MissingField, PromptTemplate
 from transforms.stage import BatchStage, Reject, Stage
@@ -26,19 +25,12 @@ def _metadata(record: dict) -> dict:
         return {}
 
 
-class SuiteFn:
+class SuiteFn(PooledFn):
     """Batch stage function: problem records -> tests rows (or a Reject each)."""
 
     def __init__(self, params: TestgenParams, sandbox, cache_dir: str | None):
-        self.params, self.sandbox, self.cache_dir = params, sandbox, cache_dir
-        self.pool = None
-
-    def setup(self):
-        self.pool = SandboxPool(self.sandbox, self.cache_dir)
-
-    def teardown(self):
-        if self.pool is not None:
-            self.pool.close()
+        super().__init__(sandbox, cache_dir)
+        self.params = params
 
     def __call__(self, records: list[dict]) -> list:
         problems, out = [], [None] * len(records)
@@ -79,10 +71,8 @@ class RenderTestPrompts:
                 messages = template.render(record)
             except MissingField as e:
                 raise Reject("missing_field", f"template {template.name!r} needs {e.args[0]!r}") from None
-            key = request_key(self.llm.base_url, self.llm.model, messages, self.llm.sampling(), 0)
-            yield LLMRequest(key, record["id"], record.get("source"), messages, 0, template.name,
-                             template.version, {"source_id": record.get("source_id"), "id": record["id"],
-                                                "entry_point": record.get("entry_point")})
+            yield from requests_for(self.llm, template, messages, 1, record["id"], record.get("source"),
+                                    {"source_id": record.get("source_id"), "id": record["id"]})
 
 
 class ParseTestProposals:
