@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
-
-import apache_beam as beam
 
 from schemas import content_id
 from transforms.efa.contract import CONTRACT
 from transforms.efa.validate import Candidate, sample_variants, validate
 from transforms.execution.beam import PooledFn
-from transforms.llm.handler import AskLLM, LLMChoice, requests_for
+from transforms.llm.handler import LLMChoice, requests_for
+from transforms.llm.join import WithModelOutputs
 from transforms.llm.prompts import MissingField, PromptTemplate
-from transforms.stage import BatchStage, Reject, Stage
+from transforms.records import metadata
+from transforms.stage import BatchStage, Reject
 
 PACKAGES = ("sympy", "mpmath")  # what the contract lets an EFA import beyond the standard library
 
@@ -46,14 +45,6 @@ def _sandbox(ctx):
     return dataclasses.replace(ctx.sandbox, packages=ctx.sandbox.packages + missing)
 
 
-def _meta(record: dict) -> dict:
-    try:
-        value = json.loads(record.get("metadata") or "{}")
-        return value if isinstance(value, dict) else {}
-    except ValueError:
-        return {}
-
-
 class ValidateFn(PooledFn):
     """Batch stage function: a seed with its candidates -> one efas row per candidate."""
 
@@ -65,7 +56,7 @@ class ValidateFn(PooledFn):
         flat, owners, out = [], [], [None] * len(records)
         for i, r in enumerate(records):
             cands = list(r.get("_llm_candidates") or [])
-            source_cands = _meta(r).get("candidates")
+            source_cands = metadata(r).get("candidates")
             if isinstance(source_cands, list):
                 cands += [{"text": c, "origin": "source"} for c in source_cands if isinstance(c, str)]
             if not r.get("answer"):
@@ -79,7 +70,7 @@ class ValidateFn(PooledFn):
         verdicts = validate(flat, self.pool.run_many, self.params.k) if flat else []
         for (i, j, c), cand, v in zip(owners, flat, verdicts, strict=True):
             r = records[i]
-            meta = _meta(r)
+            meta = metadata(r)
             if out[i] is None:
                 out[i] = []
             out[i].append({
@@ -111,38 +102,27 @@ class RenderEfaPrompt:
                                 record.get("source"), {"source_id": record.get("source_id")})
 
 
-def _candidate(choice: LLMChoice):
-    """A model's answer is a candidate whatever it says: the unit tests judge it (an empty or
-    refused answer fails is_extractable and stays visible in the funnel)."""
+def candidate(choice: LLMChoice):
+    """Stage function: a model's answer is a candidate whatever it says; the unit tests judge it
+    (an empty or refused answer fails is_extractable and stays visible in the funnel)."""
     req = choice.request
     text = choice.text if choice.text is not None else f"(refused: {choice.refusal})"
-    return req.row_id, {"text": text, "origin": "llm", "prompt_hash": req.key, "template_version": req.template_version}
-
-
-def _attach(item):
-    _, grouped = item
-    for record in grouped["records"]:
-        yield dict(record, _llm_candidates=list(grouped["llm"]))
+    yield req.row_id, {"text": text, "origin": "llm", "prompt_hash": req.key, "template_version": req.template_version}
 
 
 def build_efas(records, params: EfaParams, ctx):
     rejects = []
-    if ctx.llm is not None and params.llm_samples:
-        requests, r_render = records | Stage("render_efa_prompt", RenderEfaPrompt(ctx.llm, params.llm_samples),
-                                             ctx.progress_dir)
-        choices, r_llm = requests | AskLLM(ctx.llm, ctx.llm_cache_dir, "llm", ctx.progress_dir)
-        rejects += [r_render, r_llm]
-        keyed = records | "KeySeeds" >> beam.Map(lambda r: (r["id"], r))
-        cands = choices | "Candidates" >> beam.Map(_candidate)
-        records = ({"records": keyed, "llm": cands} | "JoinCandidates" >> beam.CoGroupByKey()
-                   | "Attach" >> beam.FlatMap(_attach))
+    if ctx.llm is not None and params.llm_samples:  # the model's candidates for each seed
+        records, rejects = records | WithModelOutputs(
+            ctx, key_field="id", field="_llm_candidates", render=RenderEfaPrompt(ctx.llm, params.llm_samples),
+            render_stage="render_efa_prompt", parse=candidate, parse_stage="candidates")
     rows, r_val = records | BatchStage("validate", ValidateFn(params, _sandbox(ctx), ctx.exec_cache_dir),
                                        ctx.progress_dir, min_batch_size=1, max_batch_size=params.batch_size)
     return rows, rejects + [r_val]
 
 
 def efas_stages(params, llm) -> tuple[str, ...]:
-    llm_stages = ("render_efa_prompt", "llm") if llm is not None and params.llm_samples else ()
+    llm_stages = ("render_efa_prompt", "llm", "candidates") if llm is not None and params.llm_samples else ()
     return (*llm_stages, "validate")
 
 

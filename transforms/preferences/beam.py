@@ -8,7 +8,8 @@ import apache_beam as beam
 
 from schemas import content_id
 from transforms.execution.beam import PooledFn
-from transforms.llm.handler import AskLLM, LLMChoice, requests_for
+from transforms.llm.handler import LLMChoice, requests_for
+from transforms.llm.join import WithModelOutputs
 from transforms.llm.parse import Unparseable, parse_python_block
 from transforms.llm.prompts import PromptTemplate
 from transforms.preferences.core import (
@@ -67,22 +68,12 @@ class ParseSolution:
         yield choice.request.row_id, (program, "llm")
 
 
-def _attach(item):
-    _, grouped = item
-    for row in grouped["rows"]:
-        yield dict(row, _llm_candidates=list(grouped["llm"]))
-
-
 def build_labels(rows, params: LabelParams, ctx):
     rejects = []
-    if ctx.llm is not None and params.llm_samples:
-        requests, r_render = rows | Stage("render_solve", RenderSolve(ctx.llm, params.llm_samples), ctx.progress_dir)
-        choices, r_llm = requests | AskLLM(ctx.llm, ctx.llm_cache_dir, "llm", ctx.progress_dir)
-        solutions, r_parse = choices | Stage("parse_solutions", ParseSolution(), ctx.progress_dir)
-        rejects += [r_render, r_llm, r_parse]
-        keyed = rows | "KeyRows" >> beam.Map(lambda r: (r["problem_id"], r))
-        rows = ({"rows": keyed, "llm": solutions} | "JoinSamples" >> beam.CoGroupByKey()
-                | "Attach" >> beam.FlatMap(_attach))
+    if ctx.llm is not None and params.llm_samples:  # the policy's samples as candidates
+        rows, rejects = rows | WithModelOutputs(
+            ctx, key_field="problem_id", field="_llm_candidates", render=RenderSolve(ctx.llm, params.llm_samples),
+            render_stage="render_solve", parse=ParseSolution(), parse_stage="parse_solutions")
     labels, r_label = rows | BatchStage("label", LabelFn(params, ctx.sandbox, ctx.exec_cache_dir),
                                         ctx.progress_dir, min_batch_size=1, max_batch_size=params.batch_size)
     return labels, rejects + [r_label]

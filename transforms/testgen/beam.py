@@ -5,24 +5,16 @@ from __future__ import annotations
 import ast
 import json
 
-import apache_beam as beam
-
 from schemas import content_id
 from transforms.execution.beam import PooledFn
-from transforms.llm.handler import AskLLM, LLMChoice, requests_for
+from transforms.llm.handler import LLMChoice, requests_for
+from transforms.llm.join import WithModelOutputs
 from transforms.llm.parse import Unparseable, parse_python_block
 from transforms.llm.prompts import MissingField, PromptTemplate
-from transforms.stage import BatchStage, Reject, Stage
+from transforms.records import metadata
+from transforms.stage import BatchStage, Reject
 from transforms.testgen.inputs import parse_llm_inputs
 from transforms.testgen.suite import NoSuite, Problem, TestgenParams, build_suites, runnable_tests
-
-
-def _metadata(record: dict) -> dict:
-    try:
-        value = json.loads(record.get("metadata") or "{}")
-        return value if isinstance(value, dict) else {}
-    except ValueError:
-        return {}
 
 
 class SuiteFn(PooledFn):
@@ -43,14 +35,15 @@ class SuiteFn(PooledFn):
                 problems.append((i, Problem(
                     r["id"], r["source_id"], r.get("prompt") or "", r["solution"], r["entry_point"],
                     runnable_tests(r.get("tests") or [], r.get("tests_kind", "none"), r["entry_point"]),
-                    r.get("_llm_inputs") or [], r.get("_llm_asserts") or [])))
+                    [a for p in r.get("_llm_proposals") or [] for a in p.get("inputs", [])],
+                    [a for p in r.get("_llm_proposals") or [] for a in p.get("asserts", [])])))
         suites = build_suites([p for _, p in problems], self.pool.run_many, self.params)
         p = self.params
         for (i, problem), suite in zip(problems, suites, strict=True):
             if isinstance(suite, NoSuite):
                 out[i] = Reject(suite.reason, suite.detail)
                 continue
-            candidates = _metadata(records[i]).get("candidates")
+            candidates = metadata(records[i]).get("candidates")
             out[i] = [dict(suite, id=content_id("tests", problem.id, p.pool_size, p.max_mutants, p.seed),
                            dropped_inputs=json.dumps(suite["dropped_inputs"], sort_keys=True),
                            candidates=[c for c in candidates if isinstance(c, str)]
@@ -98,34 +91,13 @@ class ParseTestProposals:
         yield req.row_id, {"asserts": asserts}
 
 
-def _merge(item):
-    _, grouped = item
-    for record in grouped["records"]:
-        record = dict(record)
-        inputs, asserts = [], []
-        for proposal in grouped["llm"]:
-            inputs += proposal.get("inputs", [])
-            asserts += proposal.get("asserts", [])
-        record["_llm_inputs"], record["_llm_asserts"] = inputs, asserts
-        yield record
-
-
-def with_llm_proposals(records, ctx, rejects: list):
-    """Attach a model's proposed inputs and asserts to each problem (left join: a problem whose
-    requests failed goes on without them; the failures are rejects of the llm stages)."""
-    requests, r_render = records | Stage("render_test_prompts", RenderTestPrompts(ctx.llm), ctx.progress_dir)
-    choices, r_llm = requests | AskLLM(ctx.llm, ctx.llm_cache_dir, "llm", ctx.progress_dir)
-    proposals, r_parse = choices | Stage("parse_test_proposals", ParseTestProposals(), ctx.progress_dir)
-    rejects += [r_render, r_llm, r_parse]
-    keyed = records | "KeyProblems" >> beam.Map(lambda r: (r["id"], r))
-    return ({"records": keyed, "llm": proposals} | "JoinProposals" >> beam.CoGroupByKey()
-            | "Merge" >> beam.FlatMap(_merge))
-
-
 def build_tests(records, params: TestgenParams, ctx):
     rejects: list = []
-    if ctx.llm is not None:
-        records = with_llm_proposals(records, ctx, rejects)
+    if ctx.llm is not None:  # a model's inputs and asserts, attached to each problem
+        records, r_model = records | WithModelOutputs(
+            ctx, key_field="id", field="_llm_proposals", render=RenderTestPrompts(ctx.llm),
+            render_stage="render_test_prompts", parse=ParseTestProposals(), parse_stage="parse_test_proposals")
+        rejects += r_model
     rows, r_suite = records | BatchStage("testgen", SuiteFn(params, ctx.sandbox, ctx.exec_cache_dir),
                                          ctx.progress_dir, min_batch_size=1, max_batch_size=params.batch_size)
     return rows, rejects + [r_suite]
