@@ -130,22 +130,23 @@ class _MergeReports(beam.CombineFn):
         return {"files": [], "rows": 0, "hash": 0, "groups": {}}
 
     def add_input(self, acc, rep):
-        acc["files"].append({"path": rep["path"], "rows": rep["rows"], "hash": f"{rep['hash']:032x}"})
-        acc["rows"] += rep["rows"]
-        acc["hash"] = (acc["hash"] + rep["hash"]) % MOD
-        for k, v in rep["groups"].items():
-            acc["groups"][k] = acc["groups"].get(k, 0) + v
-        return acc
+        file = {"path": rep["path"], "rows": rep["rows"], "hash": f"{rep['hash']:032x}"}
+        return self._add(acc, [file], rep["rows"], rep["hash"], rep["groups"])
 
     def merge_accumulators(self, accs):
         out = self.create_accumulator()
         for a in accs:
-            out["files"].extend(a["files"])
-            out["rows"] += a["rows"]
-            out["hash"] = (out["hash"] + a["hash"]) % MOD
-            for k, v in a["groups"].items():
-                out["groups"][k] = out["groups"].get(k, 0) + v
+            out = self._add(out, a["files"], a["rows"], a["hash"], a["groups"])
         return out
+
+    @staticmethod
+    def _add(acc, files, rows, hash_sum, groups):
+        acc["files"].extend(files)
+        acc["rows"] += rows
+        acc["hash"] = (acc["hash"] + hash_sum) % MOD
+        for k, v in groups.items():
+            acc["groups"][k] = acc["groups"].get(k, 0) + v
+        return acc
 
     def extract_output(self, acc):
         return {"files": sorted(acc["files"], key=lambda f: (f["hash"], f["path"])), "rows": acc["rows"],

@@ -29,9 +29,6 @@ class DatasetSchema:
     arrow: pa.Schema
     description: str
 
-    def empty_row(self) -> dict:
-        return {name: None for name in self.arrow.names}
-
     def validate_row(self, row: dict) -> None:
         """Raise ValueError if `row` does not fit the schema (used in tests and at write time)."""
         missing = set(self.arrow.names) - set(row)

@@ -38,3 +38,16 @@ def parse_python_block(text: str) -> str:
 
 
 PARSERS = {"text": parse_text, "python_block": parse_python_block}
+
+
+def parse_choice(text: str | None, refusal: str | None, parser) -> str:
+    """What `parser` keeps of a model's choice; a refusal or unusable text is a `Reject` that keeps
+    the raw response (the one way every method turns a choice into its input)."""
+    from transforms.stage import Reject
+
+    if text is None or refusal:
+        raise Reject("refusal", refusal or "the model returned no content")
+    try:
+        return parser(text)
+    except Unparseable as e:
+        raise Reject(e.reason, f"{e}; raw response: {text[:2000]}") from None

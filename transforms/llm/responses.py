@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from schemas import content_id
 from transforms.llm.config import LLMConfig
 from transforms.llm.handler import AskLLM, LLMChoice, requests_for
-from transforms.llm.parse import PARSERS, Unparseable
+from transforms.llm.parse import PARSERS, parse_choice
 from transforms.llm.prompts import MissingField, PromptTemplate
 from transforms.stage import Reject, Stage
 
@@ -54,12 +54,7 @@ class ParseChoice:
 
     def __call__(self, choice: LLMChoice):
         req = choice.request
-        if choice.text is None or choice.refusal:
-            raise Reject("refusal", choice.refusal or "the model returned no content")
-        try:
-            parsed = PARSERS[self.parser](choice.text)
-        except Unparseable as e:
-            raise Reject(e.reason, f"{e}; raw response: {choice.text[:2000]}") from None
+        parsed = parse_choice(choice.text, choice.refusal, PARSERS[self.parser])
         yield {
             "id": content_id("responses", req.key, choice.index),
             "source_id": req.record.get("source_id", req.row_id),

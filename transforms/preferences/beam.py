@@ -10,7 +10,7 @@ from schemas import content_id
 from transforms.execution.beam import PooledFn
 from transforms.llm.handler import LLMChoice, requests_for
 from transforms.llm.join import WithModelOutputs
-from transforms.llm.parse import Unparseable, parse_python_block
+from transforms.llm.parse import parse_choice, parse_python_block
 from transforms.llm.prompts import PromptTemplate
 from transforms.preferences.core import (
     LabelParams,
@@ -59,12 +59,7 @@ class RenderSolve:
 
 class ParseSolution:
     def __call__(self, choice: LLMChoice):
-        if choice.text is None or choice.refusal:
-            raise Reject("refusal", choice.refusal or "no content")
-        try:
-            program = parse_python_block(choice.text)
-        except Unparseable as e:
-            raise Reject(e.reason, f"{e}; raw response: {choice.text[:2000]}") from None
+        program = parse_choice(choice.text, choice.refusal, parse_python_block)
         yield choice.request.row_id, (program, "llm")
 
 

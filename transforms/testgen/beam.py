@@ -9,7 +9,7 @@ from schemas import content_id
 from transforms.execution.beam import PooledFn
 from transforms.llm.handler import LLMChoice, requests_for
 from transforms.llm.join import WithModelOutputs
-from transforms.llm.parse import Unparseable, parse_python_block
+from transforms.llm.parse import parse_choice, parse_python_block
 from transforms.llm.prompts import MissingField, PromptTemplate
 from transforms.records import metadata
 from transforms.stage import BatchStage, Reject
@@ -73,12 +73,7 @@ class ParseTestProposals:
 
     def __call__(self, choice: LLMChoice):
         req = choice.request
-        if choice.text is None or choice.refusal:
-            raise Reject("refusal", choice.refusal or "no content")
-        try:
-            block = parse_python_block(choice.text)
-        except Unparseable as e:
-            raise Reject(e.reason, f"{e}; raw response: {choice.text[:2000]}") from None
+        block = parse_choice(choice.text, choice.refusal, parse_python_block)
         if req.template == "test_inputs":
             inputs = parse_llm_inputs(block)
             if not inputs:
