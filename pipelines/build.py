@@ -163,6 +163,19 @@ def check_references(configs: list[DatasetConfig], store: Store) -> None:
         declared.add(cfg.name)
 
 
+def source_info(src, files: list[str], store: Store) -> dict:
+    """A source as the manifest records it: what was read, its bytes' fingerprint and its license.
+    A `dataset:` source names the exact upstream version and carries the upstream's licenses on."""
+    info = {"name": src.name, "format": src.format, "path": src.path, "files": len(files),
+            "sha256": sha256_files(files), "license": src.license}
+    if src.format == "dataset":
+        up = store.resolve(src.path)
+        licenses = sorted({s.get("license") or "unknown" for s in up["sources"]})
+        info.update(dataset=up["dataset"], version=up["version"], fingerprint=up["fingerprint"],
+                    license=src.license or ", ".join(licenses))
+    return info
+
+
 def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None,
                   beam_args: list[str] = (), on_progress: Callable[[dict], None] | None = None) -> BuildResult:
     kind = kinds.KINDS[cfg.kind]
@@ -173,8 +186,7 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
     for src in cfg.sources:
         files = list_files(src, resolve_dataset=lambda ref: store.files(store.resolve(ref)))
         tasks.extend((src, i, path) for i, path in enumerate(files))
-        sources_info.append({"name": src.name, "format": src.format, "path": src.path,
-                             "files": len(files), "sha256": sha256_files(files)})
+        sources_info.append(source_info(src, files, store))
 
     staging = store.new_staging(cfg.name)
     progress_dir = tempfile.mkdtemp(prefix="codekiln-progress-") if local else None

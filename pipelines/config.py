@@ -68,6 +68,7 @@ class SourceConfig:
     metadata: tuple[str, ...]  # source fields kept as JSON in `metadata`; ("*",) = all unmapped
     hf_split: str | None = None
     hf_name: str | None = None
+    license: str | None = None  # the source's license (SPDX id), shown on dataset cards
 
 
 @dataclass(frozen=True)
@@ -333,18 +334,21 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
 
 
 SOURCE_KEYS = {"name", "path", "dataset", "format", "glob", "domain", "fields", "metadata", "split",
-               "config_name", "count"}
+               "config_name", "count", "license"}
 
 
 def _source(s, p: str, base_dir: str, default_name: str) -> SourceConfig:
     _expect(s, dict, p.rstrip("."))
     _check_keys(s, SOURCE_KEYS, p)
     name = _expect(s.get("name", default_name), str, f"{p}name")
+    license_ = s.get("license")
+    if license_ is not None:
+        _expect(license_, str, f"{p}license")
     if s.get("format") == "generate":  # records {id, index} for kinds that sample their inputs
         count = _expect(s.get("count"), int, f"{p}count")
         if count < 1:
             raise ConfigError(f"{p}count", "must be >= 1")
-        return SourceConfig(name, "generate", f"generate:{count}", None, "code", {}, ())
+        return SourceConfig(name, "generate", f"generate:{count}", None, "code", {}, (), license=license_)
     if "count" in s:
         raise ConfigError(f"{p}count", "only a `generate` source takes a count")
     if "dataset" in s:
@@ -388,7 +392,7 @@ def _source(s, p: str, base_dir: str, default_name: str) -> SourceConfig:
         raise ConfigError(f"{p}split" if hf_split is not None else f"{p}config_name",
                           "only an `hf` source takes `split`/`config_name`")
     _check_exists(fmt, path, glob, f"{p}path" if fmt != "dataset" else f"{p}dataset")
-    return SourceConfig(name, fmt, path, glob, domain, fields, tuple(metadata), hf_split, hf_name)
+    return SourceConfig(name, fmt, path, glob, domain, fields, tuple(metadata), hf_split, hf_name, license_)
 
 
 def _field_spec(v, key) -> FieldSpec:
@@ -448,6 +452,7 @@ def _source_raw(s: SourceConfig) -> dict:
         "name": s.name, "format": s.format, "path": s.path, "glob": s.glob, "domain": s.domain,
         "fields": {k: spec(v) for k, v in sorted(s.fields.items())},
         "metadata": list(s.metadata), "split": s.hf_split, "config_name": s.hf_name,
+        **({"license": s.license} if s.license else {}),
     }
 
 

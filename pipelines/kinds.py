@@ -83,6 +83,10 @@ KINDS: dict[str, Kind] = {
         build=_build_problems,
         stages=(),
         method="Normalisation of programming and math problems into one canonical schema",
+        quality=(
+            ("by_source", "select source, domain, count(*) n, count(*) filter (where len(tests) > 0) with_tests, "
+                          "count(*) filter (where answer is not null) with_answer from data group by all order by all"),
+        ),
     ),
     "lintseq": Kind(
         name="lintseq",
@@ -91,6 +95,12 @@ KINDS: dict[str, Kind] = {
         params=LintSeqParams,
         build=build_lintseq,
         stages=_lintseq_stages,
+        quality=(
+            ("edits_per_sequence", "select min(n_edits) min, quantile_cont(n_edits, 0.5) median, avg(n_edits) mean, "
+                                   "max(n_edits) max from data"),
+            ("sequences", "select count(distinct source_id) programs, count(*) sequences, "
+                          "avg(len(program)) mean_program_chars from data"),
+        ),
         method='LintSeq: "Training Language Models on Synthetic Edit Sequences Improves Code '
                'Synthesis" (Piterbarg, Pinto, Fergus, 2024)',
     ),
@@ -102,6 +112,11 @@ KINDS: dict[str, Kind] = {
         stages=("render", "llm", "parse"),
         method="Model responses to a prompt template over each record (OpenAI-compatible endpoint)",
         needs_llm=True,
+        quality=(
+            ("finish_reasons", "select finish_reason, count(*) n from data group by 1 order by 1"),
+            ("tokens", "select sum(prompt_tokens) prompt_tokens, sum(completion_tokens) completion_tokens, "
+                       "avg(completion_tokens) mean_completion_tokens from data"),
+        ),
     ),
     "tests": Kind(
         name="tests",
@@ -138,6 +153,7 @@ KINDS: dict[str, Kind] = {
             ("candidates_per_problem", "select min(n) min, avg(n) mean, max(n) max from "
                                        "(select problem_id, count(*) n from data group by 1)"),
             ("pass_rate_by_origin", "select origin, count(*) n, avg(label::int) passing from data group by 1 order by 1"),
+            ("pass_ratio", "select min(pass_ratio) min, avg(pass_ratio) mean, max(pass_ratio) max from data"),
         ),
     ),
     "preferences": Kind(

@@ -29,7 +29,6 @@ TESTS = DatasetSchema(
         pa.field("n_killable", pa.int64(), nullable=False),
         pa.field("n_candidate_tests", pa.int64(), nullable=False),  # before reduction
         pa.field("dropped_inputs", pa.string(), nullable=False),  # JSON: reason -> count
-        pa.field("reference_time_s", pa.float64(), nullable=False),
         pa.field("timeout_s", pa.float64(), nullable=False),  # per-test budget for candidates
         pa.field("candidates", pa.list_(pa.string())),  # the source's candidates, when it has them
     ]),

@@ -271,6 +271,5 @@ def _reduce(w: _Work, results: list[ExecResult], params: TestgenParams) -> dict:
         "n_killable": len(killable),
         "n_candidate_tests": len(all_tests),
         "dropped_inputs": dict(w.dropped),
-        "reference_time_s": w.reference_time_s,
         "timeout_s": w.timeout_s,
     }
