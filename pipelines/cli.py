@@ -1,4 +1,4 @@
-"""The `codekiln` command line: build, ls, show, sql.
+"""The `codekiln` command line: build, ls, show, sql, report, diff, publish, sandbox, cache.
 
 Exit codes: 0 success, 1 the work failed, 2 bad usage or config (reported before any work).
 """
@@ -37,6 +37,9 @@ examples:
   codekiln show problems@v1                        a version's manifest (JSON)
   codekiln sql "select domain, count(*) from problems group by 1"
   codekiln sandbox run sol.py --test "assert f(1) == 2"   run untrusted code, JSON verdict
+  codekiln report lintseq -o lintseq.html          charts and sample rows of a version (HTML)
+  codekiln diff tests@v1 tests@v2                  what changed between two versions
+  HF_TOKEN=... codekiln publish tests --repo ORG/NAME   push a version to the Hub, tagged v<N>
 
 The store root is --root, else $CODEKILN_ROOT, else ./out (any Beam path: local or gs://).
 """
@@ -99,6 +102,30 @@ def _parser() -> argparse.ArgumentParser:
     q = add("sql", "run DuckDB SQL over the store's views")
     q.add_argument("query")
     q.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    pub = add("publish", "publish a version to the Hugging Face Hub (Parquet shards + dataset card)")
+    pub.description = (
+        "Upload a version's Parquet shards (data/, rejects/), its manifest and a dataset card "
+        "(README.md) as one commit on the repo's main branch, then tag the commit with the version "
+        "(v3). The token comes from $HF_TOKEN (or `hf auth login`) and is never printed. Publishing "
+        "a version that is already there does nothing and says so.")
+    pub.add_argument("ref", metavar="DATASET[@VERSION]")
+    pub.add_argument("--repo", required=True, metavar="ORG/NAME", help="the Hub dataset repo (created if missing)")
+    pub.add_argument("--private", action="store_true", help="create the repo private (refused if it exists public)")
+    pub.add_argument("--dry-run", metavar="DIR", help="write the files that would be uploaded into DIR instead")
+    pub.add_argument("--no-rejects", dest="rejects", action="store_false",
+                     help="leave the rejects out (by default they are the `rejects` config)")
+
+    rep = add("report", "write a self-contained HTML page about a version (charts, sample rows)")
+    rep.add_argument("ref", metavar="DATASET[@VERSION]")
+    rep.add_argument("-o", "--output", metavar="FILE.html", help="default: ./DATASET-VERSION.html")
+    rep.add_argument("--samples", type=int, default=5, metavar="N", help="sample rows to show (default 5)")
+
+    d = add("diff", "what changed between two versions: config, sources, schema, counts, rows by id")
+    d.add_argument("old", metavar="DATASET@vA")
+    d.add_argument("new", metavar="DATASET@vB")
+    d.add_argument("--json", action="store_true", help="print the differences as JSON")
+    d.add_argument("--limit", type=int, default=10, metavar="N", help="ids listed per change (default 10)")
     return parser
 
 
@@ -234,6 +261,76 @@ def cmd_sql(args, _beam_args) -> int:
     return 0
 
 
+def cmd_publish(args, _beam_args) -> int:
+    from pipelines.publish import PublishError, check_repo_id, publish, repo_files, write_dir
+    from pipelines.store import Store, StoreError
+
+    store = Store(_root(args))
+    try:
+        check_repo_id(args.repo)
+        manifest = store.resolve(args.ref)
+    except (PublishError, StoreError) as e:
+        return _err(str(e), 2)
+    name = f"{manifest['dataset']}@{manifest['version']}"
+    if args.dry_run:
+        try:
+            written = write_dir(repo_files(store, manifest, args.repo, args.rejects), args.dry_run)
+        except PublishError as e:
+            return _err(str(e), 2)
+        print(f"dry run: wrote {len(written)} files of {name} for {args.repo} into {args.dry_run}")
+        for path in written:
+            print(f"  {path}")
+        return 0
+    from huggingface_hub import get_token
+    from huggingface_hub.errors import HfHubHTTPError
+
+    token = get_token()
+    if not token:
+        return _err("no Hugging Face token: set HF_TOKEN (or run `hf auth login`)", 2)
+    try:
+        result = publish(store, manifest, args.repo, private=args.private, token=token,
+                         with_rejects=args.rejects, log=lambda msg: print(msg, file=sys.stderr))
+    except PublishError as e:
+        return _err(str(e), 1)
+    except HfHubHTTPError as e:
+        return _err(f"the Hub refused: {str(e).splitlines()[0]}", 1)
+    if result.status == "unchanged":
+        print(f"{args.repo} already has {name} (tag {result.version}, commit {result.commit[:12]}): nothing to do")
+    else:
+        print(f"published {name} to {args.repo}: commit {result.commit[:12]}, tag {result.version}, "
+              f"{len(result.files)} files" + (f", {len(result.deleted)} stale removed" if result.deleted else ""))
+    return 0
+
+
+def cmd_report(args, _beam_args) -> int:
+    from pipelines.report import write_report
+    from pipelines.store import Store, StoreError
+
+    store = Store(_root(args))
+    try:
+        manifest = store.resolve(args.ref)
+    except StoreError as e:
+        return _err(str(e), 1)
+    out = args.output or f"{manifest['dataset']}-{manifest['version']}.html"
+    write_report(store, manifest, out, samples=args.samples)
+    print(f"wrote {out} ({manifest['dataset']}@{manifest['version']})")
+    return 0
+
+
+def cmd_diff(args, _beam_args) -> int:
+    from pipelines.diff import diff_versions, format_diff
+    from pipelines.store import Store, StoreError
+
+    store = Store(_root(args))
+    try:
+        old, new = store.resolve(args.old), store.resolve(args.new)
+    except StoreError as e:
+        return _err(str(e), 1)
+    result = diff_versions(store, old, new, limit=args.limit)
+    print(json.dumps(result, indent=2, default=str) if args.json else format_diff(result))
+    return 0
+
+
 def cmd_sandbox(args, _beam_args) -> int:
     from transforms.execution import SandboxConfig, SandboxPool, SandboxUnavailable, Task
 
@@ -281,7 +378,7 @@ def _read_text(path: str) -> str | None:
 
 
 COMMANDS = {"build": cmd_build, "ls": cmd_ls, "show": cmd_show, "sql": cmd_sql, "sandbox": cmd_sandbox,
-            "cache": cmd_cache}
+            "cache": cmd_cache, "publish": cmd_publish, "report": cmd_report, "diff": cmd_diff}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -52,6 +52,10 @@ class Kind:
     heavy: bool = False  # CPU-bound per record: records are redistributed over the workers first
     schema_for: Callable[[Any], DatasetSchema] | None = None  # when params choose the schema
     quality: tuple[tuple[str, str], ...] = ()  # (name, SQL over `data`) figures for the manifest
+    # for dataset cards: Hub task categories, tags, and how the rows feed a trainer
+    task_categories: tuple[str, ...] = ("text-generation",)
+    tags: tuple[str, ...] = ()
+    training: str = ""  # a short Markdown paragraph (+ code) on using the rows, e.g. with TRL
 
     def schema_of(self, params) -> DatasetSchema:
         return self.schema_for(params) if self.schema_for else self.schema
@@ -75,6 +79,38 @@ def _preferences_schema(params: PairParams) -> DatasetSchema:
     return PREFERENCES_CONVERSATIONAL if params.format == "conversational" else get_schema("preferences")
 
 
+TRAIN_SFT = """Each row's `text` is a complete training example (the prompt, then the edit sequence
+joined by the diff token), ready for supervised fine-tuning:
+
+```python
+from trl import SFTConfig, SFTTrainer
+
+trainer = SFTTrainer(model="Qwen/Qwen2.5-0.5B", train_dataset=ds,
+                     args=SFTConfig(output_dir="out", dataset_text_field="text"))
+trainer.train()
+```"""
+
+TRAIN_DPO = """The rows are in TRL's preference format (`prompt`, `chosen`, `rejected`; the
+extra columns are ignored), so they go straight into DPO (or ORPO, IPO, ...):
+
+```python
+from trl import DPOConfig, DPOTrainer
+
+trainer = DPOTrainer(model="Qwen/Qwen2.5-0.5B", train_dataset=ds, args=DPOConfig(output_dir="out"))
+trainer.train()
+```"""
+
+TRAIN_KTO = """The rows are in TRL's unpaired preference format (`prompt`, `completion`, `label`:
+the label is whether the completion passes every test), the input of KTO:
+
+```python
+from trl import KTOConfig, KTOTrainer
+
+trainer = KTOTrainer(model="Qwen/Qwen2.5-0.5B", train_dataset=ds, args=KTOConfig(output_dir="out"))
+trainer.train()
+```"""
+
+
 KINDS: dict[str, Kind] = {
     "problems": Kind(
         name="problems",
@@ -83,6 +119,8 @@ KINDS: dict[str, Kind] = {
         build=_build_problems,
         stages=(),
         method="Normalisation of programming and math problems into one canonical schema",
+        task_categories=("text-generation", "question-answering"),
+        tags=("code", "math", "problems"),
         quality=(
             ("by_source", "select source, domain, count(*) n, count(*) filter (where len(tests) > 0) with_tests, "
                           "count(*) filter (where answer is not null) with_answer from data group by all order by all"),
@@ -95,6 +133,8 @@ KINDS: dict[str, Kind] = {
         params=LintSeqParams,
         build=build_lintseq,
         stages=_lintseq_stages,
+        tags=("code", "synthetic", "edit-sequences", "lintseq"),
+        training=TRAIN_SFT,
         quality=(
             ("edits_per_sequence", "select min(n_edits) min, quantile_cont(n_edits, 0.5) median, avg(n_edits) mean, "
                                    "max(n_edits) max from data"),
@@ -110,6 +150,7 @@ KINDS: dict[str, Kind] = {
         params=ResponsesParams,
         build=build_responses,
         stages=("render", "llm", "parse"),
+        tags=("synthetic", "llm-generated"),
         method="Model responses to a prompt template over each record (OpenAI-compatible endpoint)",
         needs_llm=True,
         quality=(
@@ -125,6 +166,7 @@ KINDS: dict[str, Kind] = {
         params=TestgenParams,
         build=build_tests,
         stages=tests_stages,
+        tags=("code", "unit-tests", "test-generation", "mutation-testing"),
         method="Test-case generation: EvalPlus-style inputs, type-aware mutation, expected outputs from "
                "the reference, suites reduced by mutation score",
         executes=True,
@@ -144,6 +186,8 @@ KINDS: dict[str, Kind] = {
         params=LabelParams,
         build=build_labels,
         stages=labels_stages,
+        tags=("code", "execution-feedback", "kto", "plum"),
+        training=TRAIN_KTO,
         method='PLUM: "Preference Learning Plus Test Cases Yields Better Code Language Models" '
                "(execution labels, also the unpaired KTO format)",
         reads_rows=True,
@@ -162,6 +206,8 @@ KINDS: dict[str, Kind] = {
         params=PairParams,
         build=build_preferences,
         stages=("pair",),
+        tags=("code", "preference", "dpo", "trl", "plum"),
+        training=TRAIN_DPO,
         method='PLUM: "Preference Learning Plus Test Cases Yields Better Code Language Models" '
                "(chosen passes, rejected fails; TRL preference format)",
         reads_rows=True,
@@ -180,6 +226,7 @@ KINDS: dict[str, Kind] = {
         params=PragmaticParams,
         build=build_pragmatic,
         stages=("pragmatic",),
+        tags=("regex", "program-synthesis", "pragmatics", "synthetic"),
         method='Pragmatic examples: "Generating Pragmatic Examples to Train Neural Program Synthesizers" '
                "(Vaduguru, Fried, Pu), regex domain",
         reads_rows=True,
@@ -197,6 +244,7 @@ KINDS: dict[str, Kind] = {
         params=EfaParams,
         build=build_efas,
         stages=efas_stages,
+        tags=("math", "program-synthesis", "efa"),
         method='EFAGen: "Executable Functional Abstractions: Inferring Generative Programs for Advanced '
                'Math Problems" (Khan et al.)',
         executes=True,
@@ -213,6 +261,8 @@ KINDS: dict[str, Kind] = {
         params=VariantParams,
         build=build_variants,
         stages=("variants",),
+        task_categories=("text-generation", "question-answering"),
+        tags=("math", "synthetic", "efa"),
         method="Problem variants sampled from valid Executable Functional Abstractions (EFAGen)",
         reads_rows=True,
         executes=True,

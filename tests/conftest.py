@@ -34,8 +34,9 @@ HUMANEVAL_FIELDS = {"id": "task_id", "prompt": "prompt", "solution": "canonical_
                     "tests": "test", "entry_point": "entry_point"}
 
 
-def run_cli(*args: str, root: Path | None = None, check: bool = True, **kw) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+def run_cli(*args: str, root: Path | None = None, check: bool = True, env: dict | None = None,
+            **kw) -> subprocess.CompletedProcess:
+    env = dict(os.environ if env is None else env)
     if root is not None:
         env["CODEKILN_ROOT"] = str(root)
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True,

@@ -1,0 +1,247 @@
+"""The dataset card of a published version: Hub YAML metadata plus a body made from the manifest.
+
+Everything on the card comes from the version's manifest and its kind's registry entry, so a
+card can be rebuilt for any version at any time and says exactly what that version holds. The
+`codekiln` block of the metadata (dataset, version, fingerprint) is how publishing recognises a
+version that is already on a repo.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from pipelines import kinds
+from schemas import REJECT_SCHEMA
+from transforms import fs
+
+DATA_CONFIG = "default"
+REJECTS_CONFIG = "rejects"
+
+
+def size_category(rows: int) -> str:
+    """The Hub's `size_categories` bucket for a row count."""
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+    for bound, label in bounds:
+        if rows < bound:
+            return label
+    return "n>1T" if rows >= 10**12 else "1B<n<10B" if rows < 10**10 else "10B<n<100B" if rows < 10**11 else "100B<n<1T"
+
+
+def arrow_schema(manifest: dict, files: list[str]) -> pa.Schema:
+    """The data's Arrow schema as written (from the first shard; the manifest's copy otherwise)."""
+    if files:
+        with fs.open_read(files[0]) as f:
+            return pq.read_schema(f)
+    kind = kinds.KINDS[manifest["kind"]]
+    return kind.schema.arrow
+
+
+def _uncompressed_bytes(paths: list[str]) -> int:
+    total = 0
+    for path in paths:
+        with fs.open_read(path) as f:
+            meta = pq.read_metadata(f)
+        total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return total
+
+
+def card_data(manifest: dict, data_files: dict[str, list[str]], reject_files: list[str],
+              with_rejects: bool) -> DatasetCardData:
+    """YAML metadata: license, task categories, size, tags, `configs` (data files per split) and
+    `dataset_info` (features and row counts, which `datasets` verifies when it loads)."""
+    from datasets import DatasetInfo, Features, SplitDict, SplitInfo
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+
+    kind = kinds.KINDS[manifest["kind"]]
+    rows = sum(s["rows"] for s in manifest["splits"].values())
+    domains = sorted({(s.get("domain") or "") for s in manifest["config"].get("sources", [])} - {""})
+    data = DatasetCardData(
+        license=manifest.get("license") or "other",
+        pretty_name=manifest["dataset"],
+        task_categories=list(kind.task_categories),
+        size_categories=[size_category(rows)],
+        tags=sorted({"codekiln", manifest["kind"].replace("_", "-"), *kind.tags, *domains}),
+    )
+    configs = {DATA_CONFIG: {"data_files": [{"split": split, "path": f"data/{split}-*.parquet"}
+                                            for split in sorted(manifest["splits"])]}}
+    all_files = [p for ps in data_files.values() for p in ps]
+    splits = SplitDict()
+    for split in sorted(manifest["splits"]):
+        splits.add(SplitInfo(name=split, num_examples=manifest["splits"][split]["rows"],
+                             num_bytes=_uncompressed_bytes(data_files[split])))
+    infos = {DATA_CONFIG: DatasetInfo(features=Features.from_arrow_schema(arrow_schema(manifest, all_files)),
+                                      splits=splits, config_name=DATA_CONFIG)}
+    if with_rejects and manifest["rejects"]["rows"]:
+        configs[REJECTS_CONFIG] = {"data_files": [{"split": "train", "path": "rejects/*.parquet"}]}
+        rsplits = SplitDict()
+        rsplits.add(SplitInfo(name="train", num_examples=manifest["rejects"]["rows"],
+                              num_bytes=_uncompressed_bytes(reject_files)))
+        infos[REJECTS_CONFIG] = DatasetInfo(features=Features.from_arrow_schema(REJECT_SCHEMA),
+                                            splits=rsplits, config_name=REJECTS_CONFIG)
+    MetadataConfigs(configs).to_dataset_card_data(data)
+    DatasetInfosDict(infos).to_dataset_card_data(data)
+    data.codekiln = {"dataset": manifest["dataset"], "version": manifest["version"], "kind": manifest["kind"],
+                     "fingerprint": manifest["fingerprint"], "config_sha256": manifest["config_sha256"]}
+    return data
+
+
+def build_card(manifest: dict, repo_id: str, data_files: dict[str, list[str]], reject_files: list[str],
+               with_rejects: bool = True) -> DatasetCard:
+    data = card_data(manifest, data_files, reject_files, with_rejects)
+    body = card_body(manifest, repo_id, with_rejects and manifest["rejects"]["rows"] > 0)
+    return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+
+
+# ---------------------------------------------------------------------------------------------
+# the body
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return "_(none)_"
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(_cell(r.get(c)) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        v = f"{v:.4g}"
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def public_path(path: str) -> str:
+    """Local absolute paths are shown by file name only (they mean nothing off the build machine
+    and may say more than intended); URLs and dataset references are shown as they are."""
+    return os.path.basename(path) if os.path.isabs(path) else path
+
+
+def _sources(manifest: dict) -> str:
+    rows = []
+    for s in manifest["sources"]:
+        if s["format"] == "dataset":
+            what = f"codekiln dataset `{s.get('dataset', s['path'])}@{s.get('version', '?')}`"
+            digest = f"fingerprint `{s['fingerprint'][:16]}`" if s.get("fingerprint") else ""
+        else:
+            what = f"`{public_path(s['path'])}` ({s['format']}, {s['files']} file{'s' * (s['files'] != 1)})"
+            digest = f"sha256 `{s['sha256'][:16]}`"
+        rows.append({"source": s["name"], "what": what, "license": s.get("license") or "not declared",
+                     "fingerprint": digest})
+    return _table(rows)
+
+
+def _stages(manifest: dict) -> str:
+    return _table([{"stage": st["stage"], "in": st["in"], "out": st["out"], "rejected": st["rejected"],
+                    "reasons": ", ".join(f"{k}={v}" for k, v in sorted(st["reasons"].items()))}
+                   for st in manifest["stages"]])
+
+
+def _quality(manifest: dict) -> str:
+    parts = []
+    for name, rows in (manifest.get("quality") or {}).items():
+        parts.append(f"**{name.replace('_', ' ')}**\n\n{_table(rows)}")
+    return "\n\n".join(parts) or "_This kind records no quality figures._"
+
+
+def _usage(manifest: dict, repo_id: str, with_rejects: bool) -> str:
+    version = manifest["version"]
+    split = sorted(manifest["splits"])[0]
+    kind = kinds.KINDS[manifest["kind"]]
+    text = f"""```python
+from datasets import load_dataset
+
+ds = load_dataset("{repo_id}", split="{split}", revision="{version}")  # this version; omit revision for the newest
+```
+
+With DuckDB, straight from the Hub:
+
+```sql
+SELECT * FROM 'hf://datasets/{repo_id}@{version}/data/*.parquet' LIMIT 10;
+```"""
+    if with_rejects:
+        text += f"""
+
+Every input that did not become a row is in the `{REJECTS_CONFIG}` config, with the stage and the reason:
+
+```python
+rejects = load_dataset("{repo_id}", "{REJECTS_CONFIG}", split="train", revision="{version}")
+```"""
+    if kind.training:
+        text += "\n\n### Training\n\n" + kind.training
+    return text
+
+
+def card_body(manifest: dict, repo_id: str, with_rejects: bool) -> str:
+    m = manifest
+    rows = sum(s["rows"] for s in m["splits"].values())
+    splits = ", ".join(f"`{k}` {v['rows']:,}" for k, v in sorted(m["splits"].items()))
+    sandbox = ""
+    if m.get("sandbox"):
+        sandbox = (f"\n\nCode was executed in codekiln's sandbox (isolation `{m['sandbox']['isolation']}`; "
+                   f"profile in the manifest).")
+    llm = ""
+    if m.get("llm"):
+        llm = f"\n\nModel outputs came from `{m['llm'].get('model', '?')}` (usage in the manifest)."
+    schema = _table([{"column": f["name"], "type": f"`{f['type']}`", "nullable": f["nullable"]} for f in m["schema"]])
+    config_yaml = yaml.safe_dump(dict(m["config"], sources=[dict(s, path=public_path(s["path"])) for s in m["config"].get("sources", [])]), sort_keys=False, allow_unicode=True).rstrip()
+    licenses = sorted({s.get("license") or "not declared" for s in m["sources"]})
+    return f"""# {m['dataset']}
+
+{m.get('description') or ''}
+
+Version **{m['version']}** of `{m['dataset']}`, a `{m['kind']}` dataset built by
+codekiln {m['codekiln_version']} on {m['created_at']}
+(git `{(m.get('git_revision') or 'unknown')[:12]}`). Fingerprint `{m['fingerprint']}`:
+a rebuild from the same config and inputs gives the same fingerprint.
+
+## Method
+
+{m['method']}.{sandbox}{llm}
+
+## Contents
+
+{rows:,} rows ({splits}) and {m['rejects']['rows']:,} rejects. Every input ends as a row or as a
+reject with a reason; the counts per stage:
+
+{_stages(m)}
+
+## Quality
+
+{_quality(m)}
+
+## Sources
+
+{_sources(m)}
+
+## Use
+
+{_usage(m, repo_id, with_rejects)}
+
+## Schema
+
+{schema}
+
+## Build config
+
+Config sha256 `{m['config_sha256']}`; local paths are shown by file name.
+
+```yaml
+{config_yaml}
+```
+
+## License
+
+This dataset: `{m.get('license') or 'not declared'}`. Its sources: {', '.join(f'`{x}`' for x in licenses)}.
+Check the sources' terms before redistributing derived data.
+"""

@@ -1,0 +1,89 @@
+"""`codekiln report` on every demo dataset, opened in headless Chromium (tests/browser.py): every
+chart must render to a non-empty SVG with data marks, with no console errors and no network."""
+
+import json
+import os
+
+import pytest
+
+from pipelines.cli import main
+from tests.browser import CHROMIUM, open_page
+from tests.conftest import run_cli
+
+DEMO = ["problems", "lintseq", "tests", "labels", "preferences", "pragmatic", "efas", "efa-variants"]
+
+# what each page must show beyond the common charts: a chart title and a sample-row element
+EXPECTED = {
+    "problems": ("Problems per source", ".pair"),
+    "lintseq": ("Edits per sequence", "pre.diff span.add"),
+    "tests": ("Mutation score per problem", "table.grid"),
+    "labels": ("Pass ratio per candidate", ".badge.ok"),
+    "preferences": ("Pass ratio: chosen vs rejected", ".pair pre.code"),
+    "pragmatic": ("P(listener picks the target) after k examples", ".pair table.grid"),
+    "efas": ("Validation funnel", ".badge.bad"),
+    "efa-variants": ("Variants per EFA", "pre.code"),
+}
+
+PAGE_STATE = """((sampleSelector) => {
+  const charts = [...document.querySelectorAll('.chart')].map(div => {
+    const svg = div.querySelector('svg');
+    return {title: div.dataset.title, svg: !!svg,
+            width: svg ? svg.getBoundingClientRect().width : 0,
+            marks: svg ? svg.querySelectorAll('.role-mark > *').length : 0};
+  });
+  return {state: window.codekilnCharts, charts: charts,
+          samples: document.querySelectorAll(sampleSelector).length};
+})(%s)"""
+
+
+def _need_browser():
+    if CHROMIUM is None:
+        if os.environ.get("CODEKILN_REQUIRE_BROWSER"):
+            pytest.fail("chromium is required here (CODEKILN_REQUIRE_BROWSER is set) but not installed")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo") / "store"
+    run_cli("build", "configs/demo.yaml", "--root", str(root), "-q")
+    return root
+
+
+@pytest.mark.parametrize("dataset", DEMO)
+def test_report_renders_in_chromium(demo_store, tmp_path, dataset, capsys):
+    _need_browser()
+    out = tmp_path / f"{dataset}.html"
+    assert main(["report", dataset, "-o", str(out), "--root", str(demo_store)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    page = out.read_text()
+    assert "<script src" not in page and "<link" not in page  # self-contained
+
+    title, sample_selector = EXPECTED[dataset]
+    result = open_page(out, "window.codekilnCharts && window.codekilnCharts.done",
+                       result=PAGE_STATE % json.dumps(sample_selector), timeout_s=60)
+    assert result.console_errors == [] and result.failed_requests == []
+    state, charts = result.value["state"], result.value["charts"]
+    assert state["failed"] == [] and state["rendered"] == state["total"] == len(charts) >= 2
+    for chart in charts:
+        assert chart["svg"] and chart["width"] > 50 and chart["marks"] > 0, chart
+    assert title in [c["title"] for c in charts]
+    assert "Records through the stages" in [c["title"] for c in charts]
+    assert result.value["samples"] > 0, sample_selector
+
+
+def test_report_of_a_version_with_rejects_charts_them(demo_store, tmp_path):
+    _need_browser()
+    manifest = json.loads(run_cli("show", "efa-variants", "--root", str(demo_store)).stdout)
+    assert manifest["rejects"]["rows"] > 0
+    out = tmp_path / "r.html"
+    run_cli("report", "efa-variants@v1", "-o", str(out), "--root", str(demo_store))
+    result = open_page(out, "window.codekilnCharts && window.codekilnCharts.done", result=PAGE_STATE % '"x"')
+    rejects = [c for c in result.value["charts"] if c["title"] == "Rejects by stage and reason"]
+    assert rejects and rejects[0]["marks"] == len(manifest["rejects"]["by_stage"]["variants"])
+    assert "invalid_efa" in out.read_text()
+
+
+def test_report_names_a_missing_version(demo_store):
+    proc = run_cli("report", "lintseq@v9", "--root", str(demo_store), check=False)
+    assert proc.returncode == 1 and "no version 'v9'" in proc.stderr
