@@ -49,3 +49,11 @@ def run_cli(*args: str, root: Path | None = None, check: bool = True, env: dict 
 @pytest.fixture
 def store_root(tmp_path) -> Path:
     return tmp_path / "store"
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory) -> Path:
+    """The bundled demo (every kind but `responses`) built once per test session; read-only."""
+    root = tmp_path_factory.mktemp("demo") / "store"
+    run_cli("build", "configs/demo.yaml", "--root", str(root), "-q")
+    return root

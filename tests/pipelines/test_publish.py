@@ -179,3 +179,30 @@ def test_published_shards_are_the_store_files(two_versions, tmp_path):
     for shard in (out / "data").iterdir():
         assert shard.read_bytes() == (two_versions / "he-problems" / "v2" / "data" / shard.name).read_bytes()
         assert pq.read_metadata(shard).num_rows == 7
+
+
+DEMO = ["problems", "lintseq", "tests", "labels", "preferences", "pragmatic", "efas", "efa-variants"]
+
+
+@pytest.mark.parametrize("dataset", DEMO)
+def test_every_demo_kind_publishes_a_folder_datasets_loads(demo_store, tmp_path, dataset, capsys):
+    from pipelines.cli import main
+    from pipelines.kinds import KINDS
+    from pipelines.store import Store
+
+    manifest = Store(str(demo_store)).resolve(dataset)
+    out = tmp_path / "dry"
+    assert main(["publish", dataset, "--repo", f"org/{dataset}", "--dry-run", str(out), "--root", str(demo_store)]) == 0
+    ds = datasets.load_dataset(str(out))
+    assert list(ds) == list(manifest["splits"])
+    assert ds["train"].num_rows == manifest["splits"]["train"]["rows"]
+    schema = pq.read_schema(demo_store / dataset / manifest["version"] / manifest["splits"]["train"]["files"][0])
+    assert ds["train"].features == datasets.Features.from_arrow_schema(schema)
+    assert [f["name"] for f in manifest["schema"]] == list(ds["train"].features)
+    card = (out / "README.md").read_text()
+    kind = KINDS[manifest["kind"]]
+    assert manifest["method"] in card and "## Quality" in card
+    for name in manifest["quality"]:
+        assert f"**{name.replace('_', ' ')}**" in card
+    if kind.training:
+        assert kind.training.split("```")[1].strip().splitlines()[0] in card  # the TRL import line

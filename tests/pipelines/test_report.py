@@ -45,13 +45,6 @@ def _need_browser():
         pytest.skip("chromium is not installed (sudo apt-get install chromium)")
 
 
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo") / "store"
-    run_cli("build", "configs/demo.yaml", "--root", str(root), "-q")
-    return root
-
-
 @pytest.mark.parametrize("dataset", DEMO)
 def test_report_renders_in_chromium(demo_store, tmp_path, dataset, capsys):
     _need_browser()
