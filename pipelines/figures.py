@@ -38,13 +38,40 @@ def _bars(rows, x, y, title, *, color=None, x_title=None, y_title=None, sort=Non
     return alt.Chart(_data(rows)).mark_bar().encode(**enc).properties(width=W, height=H, **({"title": title} if title else {}))
 
 
-def _histogram(rows, field, title, *, x_title=None, color=None, maxbins=20, discrete=False) -> alt.Chart:
-    x = alt.X(f"{field}:O", title=x_title or field) if discrete else \
-        alt.X(f"{field}:Q", bin=alt.Bin(maxbins=maxbins), title=x_title or field)
-    enc = {"x": x, "y": alt.Y("count():Q", title="rows")}
+def _hist(q: Query, values: str, *, x_title: str, y_title: str = "rows", discrete: bool = False,
+          bins: int = 20, extent: tuple[float, float] | None = None, grouped: bool = False) -> alt.Chart:
+    """A histogram of `x` aggregated by DuckDB, so a page stays the same size whatever the number
+    of rows. `values` is a query selecting `x` (and `g`, coloured, when `grouped`)."""
+    g = "g, " if grouped else ""
+    if discrete:
+        rows = q(f"select {g}x, count(*) n from ({values}) where x is not null group by all order by all")
+        x = alt.X("x:O", title=x_title)
+        chart = alt.Chart(_data(rows)).mark_bar().encode(x=x, y=alt.Y("n:Q", title=y_title))
+    else:
+        lo_hi = f"{float(extent[0])} lo, {float(extent[1])} hi" if extent else "min(x) lo, max(x) hi from v"
+        rows = q(f"""with v as (select {g}x::double x from ({values}) where x is not null),
+                      r as (select {lo_hi}),
+                      b as (select lo, greatest((hi - lo) / {bins}, 1e-9) w from r)
+                 select {g}lo + least(floor((x - lo) / w), {bins - 1}) * w x0,
+                        lo + (least(floor((x - lo) / w), {bins - 1}) + 1) * w x1, count(*) n
+                 from v, b group by all order by all""")
+        chart = alt.Chart(_data(rows)).mark_bar(opacity=0.8 if grouped else 1).encode(
+            x=alt.X("x0:Q", title=x_title, bin="binned", scale=alt.Scale(domain=list(extent)) if extent else alt.Undefined),
+            x2="x1:Q", y=alt.Y("n:Q", title=y_title, stack=None))
+    if grouped:
+        chart = chart.encode(color=alt.Color("g:N", title=None))
+        if discrete:
+            chart = chart.encode(xOffset="g:N")
+    return chart.properties(width=W, height=H)
+
+
+def _scatter(q: Query, values: str, x: str, y: str, *, color: str | None = None, limit: int = 2000) -> alt.Chart:
+    """Points of at most `limit` rows, chosen by a hash of the id (stable across runs)."""
+    rows = q(f"select * from ({values}) order by hash(id), id limit {limit}")
+    enc = {"x": alt.X(x), "y": alt.Y(y)}
     if color:
-        enc["color"] = alt.Color(f"{color}:N")
-    return alt.Chart(_data(rows)).mark_bar().encode(**enc).properties(width=W, height=H, **({"title": title} if title else {}))
+        enc["color"] = alt.Color(color)
+    return alt.Chart(_data(rows)).mark_circle(opacity=0.5, size=50).encode(**enc).properties(width=W, height=H)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,63 +100,57 @@ def common_figures(q: Query, manifest: dict) -> list[Figure]:
 
 def problems_figures(q: Query, manifest: dict) -> list[Figure]:
     rows = q("select source, domain, count(*) n from data group by all order by all")
-    lengths = q("select domain, len(prompt) prompt_chars from data")
     return [Figure("Problems per source", _bars(rows, "source:N", "n:Q", None, color="domain:N", y_title="problems")),
-            Figure("Prompt length", _histogram(lengths, "prompt_chars", None, x_title="characters", color="domain"))]
+            Figure("Prompt length", _hist(q, "select domain g, len(prompt) x from data", x_title="characters",
+                                                   grouped=True))]
 
 
 def lintseq_figures(q: Query, manifest: dict) -> list[Figure]:
-    rows = q("select n_edits, len(string_split(program, chr(10))) program_lines from data")
-    per_edit = q("select len(list_filter(string_split(e, chr(10)), lambda x: starts_with(x, '+') "
-                 "and not starts_with(x, '+++'))) lines_inserted from (select unnest(edits) e from data)")
+    inserted = ("select len(list_filter(string_split(e, chr(10)), lambda l: starts_with(l, '+') "
+                "and not starts_with(l, '+++'))) x from (select unnest(edits) e from data)")
     return [
-        Figure("Edits per sequence", _histogram(rows, "n_edits", None, x_title="n_edits", discrete=True),
+        Figure("Edits per sequence", _hist(q, "select n_edits x from data", x_title="n_edits", discrete=True),
                "LintSeq samples a different deletion path per sequence; each edit is an insertion-only diff."),
-        Figure("Lines inserted per edit", _histogram(per_edit, "lines_inserted", None, x_title="lines", maxbins=30)),
-        Figure("Program size vs edits", alt.Chart(_data(rows)).mark_circle(opacity=0.6).encode(
-            x=alt.X("program_lines:Q", title="program lines"), y=alt.Y("n_edits:Q", title="n_edits"),
-        ).properties(width=W, height=H)),
+        Figure("Lines inserted per edit", _hist(q, inserted, x_title="lines", y_title="edits", bins=30)),
+        Figure("Program size vs edits", _scatter(
+            q, "select id, n_edits, len(string_split(program, chr(10))) program_lines from data",
+            "program_lines:Q", "n_edits:Q"), "At most 2,000 sequences, chosen by id hash."),
     ]
 
 
 def tests_figures(q: Query, manifest: dict) -> list[Figure]:
-    scores = q("select 'reduced suite' suite, mutation_score score from data union all "
-               "select 'original tests', original_mutation_score from data")
-    n_tests = q("select n_tests, n_candidate_tests from data")
+    scores = ("select 'reduced suite' g, mutation_score x from data union all "
+              "select 'original tests' g, original_mutation_score x from data")
     origins = q("select t.origin, count(*) n from (select unnest(tests) t from data) group by 1 order by 1")
     return [
-        Figure("Mutation score per problem", alt.Chart(_data(scores)).mark_bar(opacity=0.75).encode(
-            x=alt.X("score:Q", bin=alt.Bin(maxbins=10, extent=[0, 1]), title="killed / killable mutants"),
-            y=alt.Y("count():Q", title="problems", stack=None), color="suite:N",
-        ).properties(width=W, height=H), "The suite kept after reduction vs the problem's own tests."),
-        Figure("Tests per problem", _histogram(n_tests, "n_tests", None, x_title="tests after reduction")),
+        Figure("Mutation score per problem", _hist(q, scores, x_title="killed / killable mutants",
+                                                   y_title="problems", bins=10, extent=(0, 1), grouped=True),
+               "The suite kept after reduction vs the problem's own tests."),
+        Figure("Tests per problem", _hist(q, "select n_tests x from data", x_title="tests after reduction",
+                                          y_title="problems", discrete=True)),
         Figure("Tests by origin", _bars(origins, "origin:N", "n:Q", None, y_title="tests")),
     ]
 
 
 def labels_figures(q: Query, manifest: dict) -> list[Figure]:
-    ratios = q("select origin, pass_ratio from data")
     verdicts = q("select verdict, origin, count(*) n from data group by all order by all")
     return [
-        Figure("Pass ratio per candidate", alt.Chart(_data(ratios)).mark_bar().encode(
-            x=alt.X("pass_ratio:Q", bin=alt.Bin(maxbins=10, extent=[0, 1]), title="tests passed / tests"),
-            y=alt.Y("count():Q", title="candidates"), color="origin:N",
-        ).properties(width=W, height=H)),
+        Figure("Pass ratio per candidate", _hist(q, "select origin g, pass_ratio x from data",
+                                                 x_title="tests passed / tests", y_title="candidates",
+                                                 bins=10, extent=(0, 1), grouped=True)),
         Figure("Verdicts", _bars(verdicts, "verdict:N", "n:Q", None, color="origin:N", y_title="candidates")),
     ]
 
 
 def preferences_figures(q: Query, manifest: dict) -> list[Figure]:
-    per_problem = q("select problem_id, count(*) pairs from data group by 1")
-    ratios = q("select chosen_pass_ratio, rejected_pass_ratio, rejected_verdict from data")
     verdicts = q("select rejected_verdict, count(*) n from data group by 1 order by 1")
     return [
-        Figure("Pairs per problem", _histogram(per_problem, "pairs", None, x_title="pairs", discrete=True)),
-        Figure("Pass ratio: chosen vs rejected", alt.Chart(_data(ratios)).mark_circle(opacity=0.5, size=60).encode(
-            x=alt.X("rejected_pass_ratio:Q", scale=alt.Scale(domain=[0, 1]), title="rejected"),
-            y=alt.Y("chosen_pass_ratio:Q", scale=alt.Scale(domain=[0, 1]), title="chosen"),
-            color="rejected_verdict:N",
-        ).properties(width=W, height=H), "Chosen completions pass every test; rejected ones fail some."),
+        Figure("Pairs per problem", _hist(q, "select count(*) x from data group by problem_id", x_title="pairs",
+                                          y_title="problems", discrete=True)),
+        Figure("Pass ratio: chosen vs rejected", _scatter(
+            q, "select id, chosen_pass_ratio chosen, rejected_pass_ratio rejected, rejected_verdict from data",
+            "rejected:Q", "chosen:Q", color="rejected_verdict:N"),
+            "Chosen completions pass every test; rejected ones fail some (at most 2,000 pairs shown)."),
         Figure("Why the rejected completion fails", _bars(verdicts, "rejected_verdict:N", "n:Q", None, y_title="pairs")),
     ]
 
@@ -138,13 +159,13 @@ def pragmatic_figures(q: Query, manifest: dict) -> list[Figure]:
     curve = q("select k, avg(coalesce(p_target[k], p_target[-1])) p, 'pragmatic speaker' speaker from data, "
               "range(1, 11) t(k) group by k union all select k, avg(coalesce(baseline_p_target[k], "
               "baseline_p_target[-1])), 'literal baseline' from data, range(1, 11) t(k) group by k order by 3, 1")
-    used = q("select len(examples) examples from data")
     return [
         Figure("P(listener picks the target) after k examples", alt.Chart(_data(curve)).mark_line(point=True).encode(
             x=alt.X("k:Q", title="examples shown"), y=alt.Y("p:Q", scale=alt.Scale(domain=[0, 1]), title="p_target"),
             color="speaker:N",
         ).properties(width=W, height=H), "Mean over targets; a target whose examples ran out keeps its last value."),
-        Figure("Examples used per target", _histogram(used, "examples", None, x_title="examples", discrete=True)),
+        Figure("Examples used per target", _hist(q, "select len(examples) x from data", x_title="examples",
+                                                 y_title="targets", discrete=True)),
     ]
 
 
@@ -165,17 +186,16 @@ def efas_figures(q: Query, manifest: dict) -> list[Figure]:
 
 
 def efa_variants_figures(q: Query, manifest: dict) -> list[Figure]:
-    per_efa = q("select efa_id, count(*) variants from data group by 1")
-    lengths = q("select len(problem) problem_chars from data")
-    return [Figure("Variants per EFA", _histogram(per_efa, "variants", None, x_title="variants", discrete=True)),
-            Figure("Variant problem length", _histogram(lengths, "problem_chars", None, x_title="characters"))]
+    return [Figure("Variants per EFA", _hist(q, "select count(*) x from data group by efa_id", x_title="variants",
+                                             y_title="EFAs", discrete=True)),
+            Figure("Variant problem length", _hist(q, "select len(problem) x from data", x_title="characters"))]
 
 
 def responses_figures(q: Query, manifest: dict) -> list[Figure]:
     reasons = q("select coalesce(finish_reason, 'none') finish_reason, count(*) n from data group by 1 order by 1")
-    tokens = q("select completion_tokens from data where completion_tokens is not null")
     return [Figure("Finish reasons", _bars(reasons, "finish_reason:N", "n:Q", None, y_title="responses")),
-            Figure("Completion tokens", _histogram(tokens, "completion_tokens", None, x_title="tokens"))]
+            Figure("Completion tokens", _hist(q, "select completion_tokens x from data", x_title="tokens",
+                                              y_title="responses"))]
 
 
 FIGURES: dict[str, Callable[[Query, dict], list[Figure]]] = {

@@ -82,3 +82,31 @@ def test_report_of_a_version_with_rejects_charts_them(demo_store, tmp_path):
 def test_report_names_a_missing_version(demo_store):
     proc = run_cli("report", "lintseq@v9", "--root", str(demo_store), check=False)
     assert proc.returncode == 1 and "no version 'v9'" in proc.stderr
+
+
+def test_histograms_are_aggregated_exactly_in_duckdb():
+    import duckdb
+
+    from pipelines.figures import _hist
+
+    con = duckdb.connect()
+    con.execute("create table data as select i, (i % 7) k, i / 99.0 r, (case when i % 2 = 0 then 'a' else 'b' end) g "
+                "from range(100) t(i)")
+
+    def q(sql):
+        rel = con.sql(sql)
+        return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
+
+    def values(chart):
+        spec = chart.to_dict()
+        return spec["data"]["values"] if "values" in spec["data"] else spec["datasets"][spec["data"]["name"]]
+
+    binned = values(_hist(q, "select g, r x from data", x_title="r", bins=10, extent=(0, 1), grouped=True))
+    assert sum(v["n"] for v in binned) == 100
+    assert all(0 <= v["x0"] < v["x1"] <= 1 for v in binned)
+    assert sum(v["n"] for v in binned if v["g"] == "a") == 50
+    assert [v["n"] for v in binned if v["x0"] == 0.9] == [5, 5]  # 0.9 <= i/99 <= 1: i = 90..99, max in the last bin
+    discrete = values(_hist(q, "select k x from data", x_title="k", discrete=True))
+    assert {v["x"]: v["n"] for v in discrete} == {k: len([i for i in range(100) if i % 7 == k]) for k in range(7)}
+    free = values(_hist(q, "select i x from data", x_title="i", bins=4))
+    assert [v["n"] for v in free] == [25, 25, 25, 25] and free[-1]["x1"] == 99
