@@ -16,7 +16,7 @@ import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from pipelines import kinds
-from schemas import REJECT_SCHEMA
+from schemas import REJECT_SCHEMA, schema_to_json
 from transforms import fs
 
 DATA_CONFIG = "default"
@@ -33,13 +33,16 @@ def size_category(rows: int) -> str:
     return "n>1T" if rows >= 10**12 else "1B<n<10B" if rows < 10**10 else "10B<n<100B" if rows < 10**11 else "100B<n<1T"
 
 
-def arrow_schema(manifest: dict, files: list[str]) -> pa.Schema:
-    """The data's Arrow schema as written (from the first shard; the manifest's copy otherwise)."""
-    if files:
-        with fs.open_read(files[0]) as f:
-            return pq.read_schema(f)
+def arrow_schema(manifest: dict) -> pa.Schema:
+    """The version's Arrow schema: its kind's schema for the params it was built with (checked
+    against the manifest's record of it, so a card never declares other features)."""
     kind = kinds.KINDS[manifest["kind"]]
-    return kind.schema.arrow
+    params = kinds.parse_params(kind, manifest["config"].get("params") or {}, "params")
+    schema = kind.schema_of(params).arrow
+    if schema_to_json(schema) != manifest["schema"]:
+        raise ValueError(f"{manifest['dataset']}@{manifest['version']} was written with a schema this "
+                         f"codekiln no longer has for kind {manifest['kind']!r}")
+    return schema
 
 
 def _uncompressed_bytes(paths: list[str]) -> int:
@@ -71,12 +74,11 @@ def card_data(manifest: dict, data_files: dict[str, list[str]], reject_files: li
     )
     configs = {DATA_CONFIG: {"data_files": [{"split": split, "path": f"data/{split}-*.parquet"}
                                             for split in sorted(manifest["splits"])]}}
-    all_files = [p for ps in data_files.values() for p in ps]
     splits = SplitDict()
     for split in sorted(manifest["splits"]):
         splits.add(SplitInfo(name=split, num_examples=manifest["splits"][split]["rows"],
                              num_bytes=_uncompressed_bytes(data_files[split])))
-    infos = {DATA_CONFIG: DatasetInfo(features=Features.from_arrow_schema(arrow_schema(manifest, all_files)),
+    infos = {DATA_CONFIG: DatasetInfo(features=Features.from_arrow_schema(arrow_schema(manifest)),
                                       splits=splits, config_name=DATA_CONFIG)}
     if with_rejects and manifest["rejects"]["rows"]:
         configs[REJECTS_CONFIG] = {"data_files": [{"split": "train", "path": "rejects/*.parquet"}]}
@@ -156,7 +158,7 @@ def _quality(manifest: dict) -> str:
 
 def _usage(manifest: dict, repo_id: str, with_rejects: bool) -> str:
     version = manifest["version"]
-    split = sorted(manifest["splits"])[0]
+    split = "train" if "train" in manifest["splits"] else sorted(manifest["splits"])[0]
     kind = kinds.KINDS[manifest["kind"]]
     text = f"""```python
 from datasets import load_dataset
@@ -211,8 +213,9 @@ a rebuild from the same config and inputs gives the same fingerprint.
 
 ## Contents
 
-{rows:,} rows ({splits}) and {m['rejects']['rows']:,} rejects. Every input ends as a row or as a
-reject with a reason; the counts per stage:
+{rows:,} rows ({splits}) and {m['rejects']['rows']:,} rejects. Nothing is dropped silently: every
+record a stage takes in leaves it as output or as a reject with a reason (some stages fan out, one
+record becoming several rows). The counts per stage:
 
 {_stages(m)}
 

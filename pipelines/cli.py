@@ -49,6 +49,28 @@ def _root(args) -> str:
     return args.root or os.environ.get("CODEKILN_ROOT") or "out"
 
 
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
+    return n
+
+
+def _local_store(args):
+    """`report` and `diff` read Parquet with DuckDB, which here reads local files only."""
+    from pipelines.store import Store
+    from transforms import fs
+
+    root = _root(args)
+    if fs.is_remote(root):
+        raise SystemExit(_err(f"{args.command} reads the store with DuckDB, which cannot read {root} here "
+                              "(no httpfs extension is installed); copy the version to a local folder first", 2))
+    return Store(root)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="codekiln", description=HELP,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -119,13 +141,13 @@ def _parser() -> argparse.ArgumentParser:
     rep = add("report", "write a self-contained HTML page about a version (charts, sample rows)")
     rep.add_argument("ref", metavar="DATASET[@VERSION]")
     rep.add_argument("-o", "--output", metavar="FILE.html", help="default: ./DATASET-VERSION.html")
-    rep.add_argument("--samples", type=int, default=5, metavar="N", help="sample rows to show (default 5)")
+    rep.add_argument("--samples", type=_count, default=5, metavar="N", help="sample rows to show (default 5)")
 
     d = add("diff", "what changed between two versions: config, sources, schema, counts, rows by id")
     d.add_argument("old", metavar="DATASET@vA")
     d.add_argument("new", metavar="DATASET@vB")
     d.add_argument("--json", action="store_true", help="print the differences as JSON")
-    d.add_argument("--limit", type=int, default=10, metavar="N", help="ids listed per change (default 10)")
+    d.add_argument("--limit", type=_count, default=10, metavar="N", help="ids listed per change (default 10)")
     return parser
 
 
@@ -268,13 +290,20 @@ def cmd_publish(args, _beam_args) -> int:
     store = Store(_root(args))
     try:
         check_repo_id(args.repo)
-        manifest = store.resolve(args.ref)
-    except (PublishError, StoreError) as e:
+    except PublishError as e:
         return _err(str(e), 2)
+    try:
+        manifest = store.resolve(args.ref)
+    except StoreError as e:
+        return _err(str(e), 1)
     name = f"{manifest['dataset']}@{manifest['version']}"
     if args.dry_run:
         try:
-            written = write_dir(repo_files(store, manifest, args.repo, args.rejects), args.dry_run)
+            files = repo_files(store, manifest, args.repo, args.rejects)
+        except PublishError as e:
+            return _err(str(e), 1)
+        try:
+            written = write_dir(files, args.dry_run)
         except PublishError as e:
             return _err(str(e), 2)
         print(f"dry run: wrote {len(written)} files of {name} for {args.repo} into {args.dry_run}")
@@ -294,6 +323,8 @@ def cmd_publish(args, _beam_args) -> int:
         return _err(str(e), 1)
     except HfHubHTTPError as e:
         return _err(f"the Hub refused: {str(e).splitlines()[0]}", 1)
+    except Exception as e:  # unreachable Hub, invalid card metadata, ...: say what, not a traceback
+        return _err(f"publishing {name} to {args.repo} failed: {type(e).__name__}: {str(e).splitlines()[0]}", 1)
     if result.status == "unchanged":
         print(f"{args.repo} already has {name} (tag {result.version}, commit {result.commit[:12]}): nothing to do")
     else:
@@ -304,9 +335,9 @@ def cmd_publish(args, _beam_args) -> int:
 
 def cmd_report(args, _beam_args) -> int:
     from pipelines.report import write_report
-    from pipelines.store import Store, StoreError
+    from pipelines.store import StoreError
 
-    store = Store(_root(args))
+    store = _local_store(args)
     try:
         manifest = store.resolve(args.ref)
     except StoreError as e:
@@ -319,9 +350,9 @@ def cmd_report(args, _beam_args) -> int:
 
 def cmd_diff(args, _beam_args) -> int:
     from pipelines.diff import diff_versions, format_diff
-    from pipelines.store import Store, StoreError
+    from pipelines.store import StoreError
 
-    store = Store(_root(args))
+    store = _local_store(args)
     try:
         old, new = store.resolve(args.old), store.resolve(args.new)
     except StoreError as e:

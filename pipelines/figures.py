@@ -237,15 +237,17 @@ def _badge(ok: bool, text: str) -> str:
 
 
 def _text(value) -> str:
-    """Conversational values (JSON message lists) as readable text."""
+    """Conversational values (message lists, or their JSON) as readable text; anything else as is."""
+    messages = value
     if isinstance(value, str) and value.startswith("[{"):
         try:
-            return "\n\n".join(f"[{m.get('role')}]\n{m.get('content')}" for m in json.loads(value))
-        except (ValueError, AttributeError):
+            messages = json.loads(value)
+        except ValueError:
             return value
-    if isinstance(value, list):
-        return "\n\n".join(f"[{m.get('role')}]\n{m.get('content')}" if isinstance(m, dict) else str(m) for m in value)
-    return value
+    if isinstance(messages, list) and messages and all(isinstance(m, dict) and "role" in m and "content" in m
+                                                       for m in messages):
+        return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1)
 
 
 def generic_sample(row: dict) -> str:

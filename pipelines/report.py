@@ -58,6 +58,12 @@ def _query(con: duckdb.DuckDBPyConnection):
     return q
 
 
+def _has_data(spec: dict) -> bool:
+    data = spec.get("data", {})
+    values = data.get("values") if "values" in data else spec.get("datasets", {}).get(data.get("name"), [])
+    return bool(values)
+
+
 def _script_json(value) -> str:
     """JSON safe inside a <script> element."""
     return json.dumps(value, default=str).replace("</", "<\\/").replace("<!--", "<\\!--")
@@ -120,11 +126,14 @@ def render_report(store: Store, manifest: dict, samples: int = 5) -> str:
     m = manifest
     figures, sample_html, rejects = build_figures(store, m, samples)
     charts, specs = [], []
-    for i, f in enumerate(figures):
+    for f in figures:
         spec = f.chart.properties(title=f.title).to_dict() if f.title else f.chart.to_dict()
-        specs.append(spec)
         cap = f"<p class='caption'>{esc(f.caption)}</p>" if f.caption else ""
-        charts.append(f"<figure><div class='chart' id='chart-{i}' data-title='{esc(f.title)}'></div>{cap}</figure>")
+        if not _has_data(spec):  # Vega cannot scale an empty domain: say so instead of a broken chart
+            charts.append(f"<figure><h4>{esc(f.title)}</h4><p class='muted nodata'>no rows to chart</p></figure>")
+            continue
+        charts.append(f"<figure><div class='chart' id='chart-{len(specs)}' data-title='{esc(f.title)}'></div>{cap}</figure>")
+        specs.append(spec)
     quality = "".join(f"<h3>{esc(name.replace('_', ' '))}</h3>{_table(rows)}"
                       for name, rows in (m.get("quality") or {}).items())
     stages = _table([{"stage": s["stage"], "in": s["in"], "out": s["out"], "rejected": s["rejected"],

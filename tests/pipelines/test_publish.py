@@ -15,7 +15,7 @@ import yaml
 
 from schemas import REJECT_SCHEMA, get_schema
 from tests.conftest import REPO, humaneval, run_cli, write_jsonl
-from tests.hub_server import FakeHub
+from tests.hub_server import FakeHub, Repo
 
 TOKEN = "hf_codekiln_secret_0123456789"
 
@@ -42,6 +42,12 @@ def two_versions(tmp_path_factory):
     run_cli("build", _config(tmp_path, records[:5], raw_lines=[(2, b"{not json")]), "--root", str(root), "-q")
     run_cli("build", _config(tmp_path, records[1:8]), "--root", str(root), "-q")
     return root
+
+
+def _load(folder, tmp_path, config=None):
+    """load_dataset on a folder with a cache of the test's own (the user's cache is keyed by the
+    folder's name and would serve a previous run's tables)."""
+    return datasets.load_dataset(str(folder), config, cache_dir=str(tmp_path / "hf-cache"))
 
 
 def _sql_rows(root, view: str) -> list[dict]:
@@ -71,11 +77,11 @@ def test_dry_run_folder_loads_with_datasets(two_versions, tmp_path):
     for path in written:
         assert path in proc.stdout
 
-    ds = datasets.load_dataset(str(out))
+    ds = _load(out, tmp_path)
     assert list(ds) == ["train"]
     assert ds["train"].features == datasets.Features.from_arrow_schema(get_schema("problems").arrow)
     assert sorted(ds["train"].to_list(), key=lambda r: r["id"]) == _sql_rows(two_versions, "he_problems_v1")
-    rejects = datasets.load_dataset(str(out), "rejects")["train"]
+    rejects = _load(out, tmp_path, "rejects")["train"]
     assert rejects.features == datasets.Features.from_arrow_schema(REJECT_SCHEMA)
     assert rejects.num_rows == 1 and rejects[0]["reason"] == "malformed_json"
 
@@ -91,10 +97,11 @@ def test_dry_run_folder_loads_with_datasets(two_versions, tmp_path):
                      "| humaneval |", "load_dataset(\"me/he\"", "hf://datasets/me/he@v1", "malformed_json"):
         assert expected in body, expected
     assert str(tmp_path) not in card and str(tmp_path) not in (out / "manifest.json").read_text()
+    assert rejects[0]["source"] == "he.jsonl"  # reject rows name the input file, not the local path
 
     again = run_cli("publish", "he-problems@v1", "--repo", "me/he", "--dry-run", str(out), "--root",
                     str(two_versions), check=False)
-    assert again.returncode == 2 and "not empty" in again.stderr
+    assert again.returncode == 2 and "new or empty folder" in again.stderr
 
 
 def test_publish_round_trips_through_the_hub(two_versions, tmp_path):
@@ -171,6 +178,17 @@ def test_publish_refuses_what_it_must(two_versions, tmp_path):
         private = _publish(root, env, "he-problems@v2", "--repo", "org/public", "--private", check=False)
         assert private.returncode == 1 and "is public" in private.stderr
 
+        # a repo someone filled by hand is never overwritten
+        foreign = hub.repos[("dataset", "org/theirs")] = Repo("dataset", "org/theirs", private=False)
+        hub.add_commit(foreign, "main", "by hand", {"README.md": b"# mine", "data/notes.csv": b"a,b\n"})
+        theirs = _publish(root, env, "he-problems", "--repo", "org/theirs", check=False)
+        assert theirs.returncode == 1 and "codekiln did not publish" in theirs.stderr
+        assert len(foreign.commits) == 1 and not foreign.tags
+
+        unreachable = dict(env, HF_ENDPOINT="http://127.0.0.1:9")
+        down = _publish(root, unreachable, "he-problems", "--repo", "org/y", check=False)
+        assert down.returncode == 1 and "failed" in down.stderr and "Traceback" not in down.stderr
+
 
 def test_published_shards_are_the_store_files(two_versions, tmp_path):
     """The upload is the version's own Parquet: nothing is re-encoded on the way."""
@@ -193,7 +211,7 @@ def test_every_demo_kind_publishes_a_folder_datasets_loads(demo_store, tmp_path,
     manifest = Store(str(demo_store)).resolve(dataset)
     out = tmp_path / "dry"
     assert main(["publish", dataset, "--repo", f"org/{dataset}", "--dry-run", str(out), "--root", str(demo_store)]) == 0
-    ds = datasets.load_dataset(str(out))
+    ds = _load(out, tmp_path)
     assert list(ds) == list(manifest["splits"])
     assert ds["train"].num_rows == manifest["splits"]["train"]["rows"]
     schema = pq.read_schema(demo_store / dataset / manifest["version"] / manifest["splits"]["train"]["files"][0])
@@ -206,3 +224,14 @@ def test_every_demo_kind_publishes_a_folder_datasets_loads(demo_store, tmp_path,
         assert f"**{name.replace('_', ' ')}**" in card
     if kind.training:
         assert kind.training.split("```")[1].strip().splitlines()[0] in card  # the TRL import line
+
+
+def test_an_empty_version_is_refused_with_the_reason(tmp_path):
+    """0 rows (every input rejected): `datasets` cannot load an empty split, so nothing is written."""
+    root = tmp_path / "store"
+    run_cli("build", _config(tmp_path, [], raw_lines=[(0, b"{not json")]), "--root", str(root), "-q")
+    out = tmp_path / "dry"
+    proc = run_cli("publish", "he-problems", "--repo", "me/empty", "--dry-run", str(out), "--root", str(root),
+                   check=False)
+    assert proc.returncode == 1 and "no rows in split 'train' (1 rejects)" in proc.stderr
+    assert not out.exists()

@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.cli import main
 from tests.browser import CHROMIUM, open_page
-from tests.conftest import run_cli
+from tests.conftest import run_cli, write_jsonl
 
 DEMO = ["problems", "lintseq", "tests", "labels", "preferences", "pragmatic", "efas", "efa-variants"]
 
@@ -110,3 +110,20 @@ def test_histograms_are_aggregated_exactly_in_duckdb():
     assert {v["x"]: v["n"] for v in discrete} == {k: len([i for i in range(100) if i % 7 == k]) for k in range(7)}
     free = values(_hist(q, "select i x from data", x_title="i", bins=4))
     assert [v["n"] for v in free] == [25, 25, 25, 25] and free[-1]["x1"] == 99
+
+
+def test_report_of_an_empty_version_says_so_without_errors(tmp_path):
+    _need_browser()
+    root = tmp_path / "store"
+    data = write_jsonl(tmp_path / "none.jsonl", [], raw_lines=[(0, b"{not json")])
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"name: empty\nkind: problems\nsource: {{path: {data}, domain: code, "
+                   f"fields: {{id: task_id, prompt: prompt}}}}\n")
+    run_cli("build", str(cfg), "--root", str(root), "-q")
+    out = tmp_path / "e.html"
+    run_cli("report", "empty", "-o", str(out), "--root", str(root))
+    result = open_page(out, "window.codekilnCharts && window.codekilnCharts.done",
+                       result=PAGE_STATE % json.dumps(".nodata"))
+    assert result.console_errors == [] and result.value["state"]["failed"] == []
+    assert result.value["samples"] == 2  # "Problems per source" and "Prompt length" have no rows
+    assert all(c["marks"] > 0 for c in result.value["charts"])  # the stage and reject charts still draw
