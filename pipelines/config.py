@@ -288,9 +288,7 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
         raise ConfigError(f"{p}name", f"{name!r} must be lowercase letters, digits, '-' or '_', starting with a letter")
     kind = _choice(d["kind"], tuple(kinds.KINDS), f"{p}kind")
     description = _expect(d.get("description", ""), str, f"{p}description")
-    license_ = d.get("license")
-    if license_ is not None:
-        _expect(license_, str, f"{p}license")
+    license_ = _license(d.get("license"), f"{p}license")
     split = _expect(d.get("split", "train"), str, f"{p}split")
     if not re.match(r"^[a-z][a-z0-9_]*$", split):
         raise ConfigError(f"{p}split", f"{split!r} is not a valid split name")
@@ -341,9 +339,7 @@ def _source(s, p: str, base_dir: str, default_name: str) -> SourceConfig:
     _expect(s, dict, p.rstrip("."))
     _check_keys(s, SOURCE_KEYS, p)
     name = _expect(s.get("name", default_name), str, f"{p}name")
-    license_ = s.get("license")
-    if license_ is not None:
-        _expect(license_, str, f"{p}license")
+    license_ = _license(s.get("license"), f"{p}license")
     if s.get("format") == "generate":  # records {id, index} for kinds that sample their inputs
         count = _expect(s.get("count"), int, f"{p}count")
         if count < 1:
@@ -393,6 +389,21 @@ def _source(s, p: str, base_dir: str, default_name: str) -> SourceConfig:
                           "only an `hf` source takes `split`/`config_name`")
     _check_exists(fmt, path, glob, f"{p}path" if fmt != "dataset" else f"{p}dataset")
     return SourceConfig(name, fmt, path, glob, domain, fields, tuple(metadata), hf_split, hf_name, license_)
+
+
+LICENSE_RE = re.compile(r"^[a-z0-9][a-z0-9.+-]*$")
+
+
+def _license(value, key: str) -> str | None:
+    """A license as the Hub's card metadata takes it: a lowercase identifier (mit, apache-2.0,
+    cc-by-4.0, ..., or `other`)."""
+    if value is None:
+        return None
+    _expect(value, str, key)
+    if not LICENSE_RE.match(value):
+        raise ConfigError(key, f"{value!r} is not a license identifier: use the Hub's lowercase ids "
+                               "(mit, apache-2.0, cc-by-4.0, ...) or `other`")
+    return value
 
 
 def _field_spec(v, key) -> FieldSpec:

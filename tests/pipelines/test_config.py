@@ -26,6 +26,7 @@ def test_demo_config_parses_with_resolved_paths():
     assert cfg.sources[0].path == str(SAMPLES / "humaneval.jsonl")
     assert cfg.sources[0].format == "jsonl" and cfg.sources[0].domain == "code"
     assert cfg.license == "mit"  # from defaults
+    assert [s.license for s in cfg.sources] == ["mit", "mit", "mit"]
     assert len(cfg.sha256) == 64
 
 
@@ -43,6 +44,8 @@ def test_demo_config_parses_with_resolved_paths():
     ({"kind": "problems"}, "name"),
     ({"datasets": [_doc(), {"name": "q", "kind": "problems", "sources": []}]}, "datasets[1].sources"),
     ({"datasets": [_doc(), _doc()]}, "datasets"),
+    (_doc(license="MIT License"), "license"),
+    (_doc(source={"path": str(SAMPLES / "humaneval.jsonl"), "license": "Apache 2"}), "source.license"),
 ])
 def test_bad_config_names_the_key(doc, key):
     assert _error(doc).key == key
