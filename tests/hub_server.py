@@ -5,10 +5,22 @@ import time), ``HF_HUB_DISABLE_XET=1`` and ``HF_TOKEN=<token>``; the real ``hugg
 ``datasets`` libraries then create repos, commit, tag, list and download against it.
 
 Repos live in memory, keyed by (repo type, repo id). Like on the Hub, a new repo starts with an
-"initial commit" holding ``.gitattributes``. Every commit is an immutable ``{path: bytes}`` snapshot
-with a 40-hex oid and a parent; branches and tags map names to commit oids. A revision is a branch,
-a tag or a full commit oid. Writes need ``Authorization: Bearer <token>`` (else 401 + JSON error);
-reads are anonymous for public repos, private repos answer "not found" without the token.
+"initial commit" holding ``.gitattributes`` (``*.parquet`` goes to LFS). Every commit is an
+immutable ``{path: bytes}`` snapshot (real contents, LFS files too) with a 40-hex oid, a parent and
+the set of its paths stored as LFS; branches and tags map names to commit oids. A revision is a
+branch, a tag or a full commit oid. Writes need ``Authorization: Bearer <token>`` (else 401 + JSON
+error); reads are anonymous for public repos, private repos answer "not found" without the token.
+
+Git LFS works as on the Hub: preupload answers ``lfs`` for paths matched by a ``filter=lfs`` line of
+the branch's ``.gitattributes`` (fnmatch on the full path and on the basename) and for files over
+10 MB; the client then asks the LFS batch endpoint, PUTs each missing object to the presigned-style
+URL it got (no Authorization header; the sha256 and size are checked), verifies it, and commits an
+``lfsFile`` line naming the sha256. Each repo keeps its LFS objects in ``Repo.lfs_objects``; every
+completed PUT appends the object's sha256 to ``FakeHub.lfs_uploads``. For LFS files the tree and
+paths-info entries carry ``lfs: {oid, size, pointerSize}`` (and ``oid`` is the git oid of the
+pointer file), siblings carry ``lfs: {sha256, size, pointerSize}``, and resolve adds
+``X-Linked-Etag`` (the sha256) and ``X-Linked-Size``. Resolve serves the bytes itself rather than
+redirecting to a CDN.
 
 Endpoints (``{t}`` is models|datasets|spaces, ``{repo}`` is ``namespace/name``):
 
@@ -17,13 +29,22 @@ Endpoints (``{t}`` is models|datasets|spaces, ``{repo}`` is ``namespace/name``):
 * ``GET /api/{t}/{repo}/refs``, ``GET /api/{t}/{repo}/commits/{rev}`` -- refs and history.
 * ``GET /api/{t}/{repo}/tree/{rev}[/{path}]`` -- ``recursive`` and ``expand`` (lastCommit) params.
 * ``POST /api/{t}/{repo}/paths-info/{rev}`` -- form body ``paths=...&expand=...``.
-* ``POST /api/{t}/{repo}/preupload/{rev}`` -- always ``uploadMode: regular``, so no LFS/xet upload
-  happens and the commit carries base64 contents.
-* ``POST /api/{t}/{repo}/commit/{branch}`` -- NDJSON: header, file, deletedFile, deletedFolder.
+* ``POST /api/{t}/{repo}/preupload/{rev}`` -- ``uploadMode`` lfs or regular (see above), and the
+  remote ``oid`` (sha256 for LFS files, git blob sha1 otherwise) so unchanged files are skipped.
+* ``POST /[datasets/|spaces/]{repo}.git/info/lfs/objects/batch`` -- LFS batch API, ``upload`` only,
+  ``basic`` transfer (never multipart): per object ``actions.upload`` + ``actions.verify``, or no
+  actions when the repo already stores it. Invalid oids/sizes get a per-object ``error``.
+* ``PUT /lfs-upload/{id}`` -- the upload href; 400 on sha256/size mismatch or an Authorization
+  header (like S3 presigned URLs), 403 for an unknown id.
+* ``POST /[datasets/|spaces/]{repo}.git/info/lfs/objects/verify`` -- ``{oid, size}``; 404 if not
+  stored.
+* ``POST /api/{t}/{repo}/commit/{branch}`` -- NDJSON: header, file, lfsFile (400 if the object was
+  not uploaded or its size differs), deletedFile, deletedFolder.
 * ``POST /api/{t}/{repo}/tag/{rev}`` -- 409 if the tag exists.
 * ``POST /api/validate-yaml`` (create_commit checks README.md with it), ``GET /api/whoami-v2``.
 * ``HEAD|GET /[datasets/|spaces/]{repo}/resolve/{rev}/{path}`` -- with ETag, X-Repo-Commit and
-  Content-Length headers as ``hf_hub_download`` expects, and ``Range`` support for HfFileSystem.
+  Content-Length headers (plus X-Linked-Etag/X-Linked-Size for LFS files) as ``hf_hub_download``
+  expects, and ``Range`` support for HfFileSystem.
 
 Errors carry the ``X-Error-Code`` header (RepoNotFound, RevisionNotFound, EntryNotFound) that
 ``huggingface_hub`` maps to its exception types. Anything else answers 404 and is appended to
@@ -36,10 +57,14 @@ import base64
 import hashlib
 import itertools
 import json
+import posixpath
 import re
+import secrets
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -58,11 +83,41 @@ API_ROUTES = {  # (method, action) -> handler method name
 }
 WRITE_ACTIONS = {"preupload", "commit", "tag"}
 RESOLVE_RE = re.compile(r"^/(?:(datasets|spaces)/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
+LFS_API_RE = re.compile(
+    r"^/(?:(datasets|spaces)/)?([^/]+/[^/]+)\.git/info/lfs/objects/(batch|verify)$"
+)
+LFS_UPLOAD_RE = re.compile(r"^/lfs-upload/([0-9a-f]{32})$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+LFS_MIN_SIZE = 10 * 1024 * 1024  # the Hub stores files larger than this in LFS whatever the path
 
 
 def blob_oid(data: bytes) -> str:
     """Git blob sha1, what the Hub reports as a regular file's oid and ETag."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def lfs_pointer(data: bytes) -> bytes:
+    """The Git LFS pointer file git stores in place of an LFS file's contents."""
+    spec = "version https://git-lfs.github.com/spec/v1"
+    return f"{spec}\noid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n".encode()
+
+
+def matches_lfs(gitattributes: bytes, path: str) -> bool:
+    """Whether ``.gitattributes`` puts ``path`` in LFS: the last line whose pattern matches the path
+    (or its basename) and that sets ``filter`` decides. Simple globs only (no ``**`` semantics)."""
+    lfs, name = False, posixpath.basename(path)
+    for line in gitattributes.decode("utf-8", "replace").splitlines():
+        pattern, *attrs = line.split() or ["#"]
+        pattern = pattern.lstrip("/")
+        matched = fnmatchcase(path, pattern) or fnmatchcase(name, pattern)
+        if pattern.startswith("#") or not matched:
+            continue
+        for attr in attrs:
+            if attr.startswith("filter="):
+                lfs = attr == "filter=lfs"
+            elif attr in ("-filter", "!filter"):
+                lfs = False
+    return lfs
 
 
 @dataclass(frozen=True)
@@ -74,6 +129,25 @@ class Commit:
     message: str
     files: dict[str, bytes]
     date: str
+    lfs: frozenset[str] = frozenset()  # paths of ``files`` stored as LFS objects
+
+    def git_oid(self, path: str) -> str:
+        """The oid git (and the tree API) gives the file: of the pointer file for LFS files."""
+        data = self.files[path]
+        return blob_oid(lfs_pointer(data) if path in self.lfs else data)
+
+    def remote_oid(self, path: str) -> str:
+        """The oid preupload reports, compared by the client with its local one: sha256 for LFS."""
+        data = self.files[path]
+        return hashlib.sha256(data).hexdigest() if path in self.lfs else blob_oid(data)
+
+    def lfs_info(self, path: str) -> dict | None:
+        """``{oid, size, pointerSize}`` like tree entries show for LFS files, else None."""
+        if path not in self.lfs:
+            return None
+        data = self.files[path]
+        oid, pointer_size = hashlib.sha256(data).hexdigest(), len(lfs_pointer(data))
+        return {"oid": oid, "size": len(data), "pointerSize": pointer_size}
 
 
 @dataclass
@@ -86,6 +160,7 @@ class Repo:
     commits: list[Commit] = field(default_factory=list)  # oldest first
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    lfs_objects: dict[str, bytes] = field(default_factory=dict)  # sha256 -> contents
 
     def get(self, oid: str | None) -> Commit | None:
         return next((c for c in self.commits if c.oid == oid), None)
@@ -107,6 +182,7 @@ class FakeHub:
     * ``requests`` -- ``(method, path, Authorization header or None)`` per request; the path is
       as sent (percent-encoded), without the query string.
     * ``unhandled`` -- ``(method, raw path)`` of requests no endpoint matched (answered 404).
+    * ``lfs_uploads`` -- sha256 oid of every LFS object uploaded (PUT accepted), in order.
     * ``repo(repo_id, repo_type="dataset")`` -- the :class:`Repo` (KeyError if missing).
     """
 
@@ -116,6 +192,8 @@ class FakeHub:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[tuple[str, str, str | None]] = []
         self.unhandled: list[tuple[str, str]] = []
+        self.lfs_uploads: list[str] = []
+        self.upload_urls: dict[str, tuple[Repo, str, int]] = {}  # upload id -> (repo, oid, size)
         self.lock = threading.RLock()
         self._counter = itertools.count()
         self._server: ThreadingHTTPServer | None = None
@@ -147,12 +225,26 @@ class FakeHub:
         prefix = "" if repo.repo_type == "model" else f"{repo.repo_type}s/"
         return f"{self.url}/{prefix}{repo.repo_id}"
 
-    def add_commit(self, repo: Repo, branch: str, message: str, files: dict[str, bytes]) -> Commit:
-        """Append a snapshot on top of ``branch`` (created if missing) and move the branch to it."""
+    def add_commit(
+        self,
+        repo: Repo,
+        branch: str,
+        message: str,
+        files: dict[str, bytes],
+        lfs: Iterable[str] = (),
+    ) -> Commit:
+        """Append a snapshot on top of ``branch`` (created if missing) and move the branch to it.
+        ``lfs`` names the paths stored as LFS; their contents join the repo's LFS objects."""
+        lfs_paths = frozenset(lfs)
+        if missing := lfs_paths - files.keys():
+            raise ValueError(f"LFS paths not in the commit: {sorted(missing)}")
+        for path in lfs_paths:
+            repo.lfs_objects[hashlib.sha256(files[path]).hexdigest()] = files[path]
         parent = repo.branches.get(branch)
         seed = json.dumps([next(self._counter), parent, message, sorted(files)]).encode()
         date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        commit = Commit(hashlib.sha1(seed).hexdigest(), parent, message, dict(files), date)
+        oid = hashlib.sha1(seed).hexdigest()
+        commit = Commit(oid, parent, message, dict(files), date, lfs_paths)
         repo.commits.append(commit)
         repo.branches[branch] = commit.oid
         return commit
@@ -160,8 +252,12 @@ class FakeHub:
     def last_commit(self, repo: Repo, head: Commit, path: str) -> dict[str, str]:
         """The most recent ancestor of ``head`` that changed ``path`` (a file or a folder)."""
 
-        def view(c: Commit) -> dict[str, bytes]:
-            return {p: d for p, d in c.files.items() if p == path or p.startswith(path + "/")}
+        def view(c: Commit) -> dict[str, tuple[bytes, bool]]:
+            return {
+                p: (d, p in c.lfs)
+                for p, d in c.files.items()
+                if p == path or p.startswith(path + "/")
+            }
 
         cur = head
         while (parent := repo.get(cur.parent)) is not None and view(parent) == view(cur):
@@ -188,7 +284,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         split = urlsplit(self.path)
         self.query = {k: v[-1] for k, v in parse_qs(split.query).items()}
-        self.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.body = self._read_chunked()
+        else:
+            self.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.hub.requests.append((self.command, split.path, self.headers.get("Authorization")))
         headers: dict[str, str] = {"Content-Type": "application/json"}
         try:
@@ -208,6 +307,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _read_chunked(self) -> bytes:
+        chunks = []
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()  # CRLF after the chunk
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+            pass
+        return b"".join(chunks)
 
     def _authorized(self) -> bool:
         return self.headers.get("Authorization") == f"Bearer {self.hub.token}"
@@ -246,6 +354,16 @@ class _Handler(BaseHTTPRequestHandler):
             if method in ("GET", "HEAD"):
                 repo = self._repo((m[1] or "models")[:-1], m[2])
                 return self._resolve(repo, unquote(m[3]), unquote(m[4]), headers)
+        elif m := LFS_API_RE.match(path):
+            if method == "POST":
+                self._require_write()
+                repo = self._repo((m[1] or "models")[:-1], m[2])
+                if m[3] == "batch":
+                    return self._lfs_batch(repo, headers)
+                return self._lfs_verify(repo)
+        elif m := LFS_UPLOAD_RE.match(path):
+            if method == "PUT":
+                return self._lfs_put(m[1])
         elif (m := API_RE.match(path)) and (name := API_ROUTES.get((method, m[3]))):
             if m[3] in WRITE_ACTIONS:
                 self._require_write()
@@ -263,7 +381,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(404, "Entry not found", "EntryNotFound", **{"X-Repo-Commit": commit.oid})
         data = commit.files[path]
         headers["Content-Type"] = "application/octet-stream"
-        headers["ETag"] = f'"{blob_oid(data)}"'
+        headers["ETag"] = f'"{commit.git_oid(path)}"'
+        if lfs := commit.lfs_info(path):  # what hf_hub_download reads first for LFS files
+            headers["X-Linked-Etag"] = f'"{lfs["oid"]}"'
+            headers["X-Linked-Size"] = str(lfs["size"])
         headers["Accept-Ranges"] = "bytes"
         if r := re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", "")):
             if r[1]:  # bytes=start-[end]
@@ -278,7 +399,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _get_info(self, repo: Repo, revision: str, _: str) -> tuple[int, dict]:
         commit = self._commit(repo, revision or "main")
-        siblings = [{"rfilename": p, "size": len(d)} for p, d in sorted(commit.files.items())]
+        siblings = []
+        for path, data in sorted(commit.files.items()):
+            sibling: dict = {"rfilename": path, "size": len(data)}
+            if lfs := commit.lfs_info(path):  # repo info spells the LFS oid "sha256"
+                sibling["lfs"] = {
+                    "sha256": lfs["oid"],
+                    "size": lfs["size"],
+                    "pointerSize": lfs["pointerSize"],
+                }
+            siblings.append(sibling)
         return 200, {
             "id": repo.repo_id,
             "author": repo.repo_id.split("/")[0],
@@ -313,12 +443,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _entry(self, repo: Repo, commit: Commit, path: str, expand: bool) -> dict:
         if path in commit.files:
-            data = commit.files[path]
-            entry = {"type": "file", "oid": blob_oid(data), "size": len(data), "path": path}
+            oid, size = commit.git_oid(path), len(commit.files[path])
+            entry: dict = {"type": "file", "oid": oid, "size": size, "path": path}
+            if lfs := commit.lfs_info(path):
+                entry["lfs"] = lfs
         else:
-            under = sorted(
-                (p, blob_oid(d)) for p, d in commit.files.items() if p.startswith(path + "/")
-            )
+            under = sorted((p, commit.git_oid(p)) for p in commit.files if p.startswith(path + "/"))
             tree_oid = hashlib.sha1(json.dumps(under).encode()).hexdigest()
             entry = {"type": "directory", "oid": tree_oid, "size": 0, "path": path}
         if expand:
@@ -372,20 +502,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _post_preupload(self, repo: Repo, branch: str, _: str) -> tuple[int, dict]:
         head = self._branch_head(repo, branch)
-        remote = {p: blob_oid(d) for p, d in head.files.items()}  # lets the client skip no-ops
-        files = [
-            dict(
-                path=f["path"], uploadMode="regular", shouldIgnore=False, oid=remote.get(f["path"])
-            )
-            for f in self._json().get("files", [])
-        ]
+        gitattributes = head.files.get(".gitattributes", b"")
+        files = []
+        for f in self._json().get("files", []):
+            path = f["path"]
+            lfs = f.get("size", 0) > LFS_MIN_SIZE or matches_lfs(gitattributes, path)
+            # the remote oid lets the client skip files that did not change
+            oid = head.remote_oid(path) if path in head.files else None
+            mode = "lfs" if lfs else "regular"
+            files.append(dict(path=path, uploadMode=mode, shouldIgnore=False, oid=oid))
         return 200, {"files": files, "commitOid": head.oid}
 
     def _post_commit(self, repo: Repo, branch: str, _: str) -> tuple[int, dict]:
         if self.query.get("create_pr"):
             raise HubError(400, "FakeHub does not support create_pr")
         head = self._branch_head(repo, branch)
-        files, message = dict(head.files), ""
+        files, lfs, message = dict(head.files), set(head.lfs), ""
         for line in filter(None, self.body.splitlines()):
             item = json.loads(line)
             key, value = item["key"], item["value"]
@@ -396,17 +528,94 @@ class _Handler(BaseHTTPRequestHandler):
                     raise HubError(412, f"parentCommit {parent} is not the head of {branch}")
             elif key == "file":
                 files[value["path"]] = base64.b64decode(value["content"])
+                lfs.discard(value["path"])
+            elif key == "lfsFile":
+                files[value["path"]] = self._lfs_object(repo, value)
+                lfs.add(value["path"])
             elif key == "deletedFile":
                 if files.pop(value["path"], None) is None:
                     raise HubError(404, "A file with this name doesn't exist", "EntryNotFound")
             elif key == "deletedFolder":
                 folder = value["path"].strip("/") + "/"
                 files = {p: d for p, d in files.items() if not p.startswith(folder)}
-            else:  # lfsFile never happens: preupload answers "regular" for every file
+            else:
                 raise HubError(400, f"FakeHub does not support commit operation {key!r}")
-        commit = self.hub.add_commit(repo, branch, message, files)
+        commit = self.hub.add_commit(repo, branch, message, files, lfs & files.keys())
         commit_url = f"{self.hub.repo_url(repo)}/commit/{commit.oid}"
         return 200, {"success": True, "commitOid": commit.oid, "commitUrl": commit_url}
+
+    def _lfs_object(self, repo: Repo, value: dict) -> bytes:
+        """The contents an ``lfsFile`` commit line names: an object the repo stores."""
+        path, oid, size = value["path"], value.get("oid"), value.get("size")
+        if value.get("algo", "sha256") != "sha256":
+            raise HubError(400, f"{path}: unsupported LFS algo {value.get('algo')!r}")
+        data = repo.lfs_objects.get(oid) if isinstance(oid, str) else None
+        if data is None:
+            raise HubError(400, f"{path}: LFS object {oid} was not uploaded to this repo")
+        if size is not None and size != len(data):  # copies of LFS files send no size
+            raise HubError(400, f"{path}: LFS object {oid} has {len(data)} bytes, not {size}")
+        return data
+
+    # -- Git LFS ------------------------------------------------------------------------------
+    def _lfs_batch(self, repo: Repo, headers: dict[str, str]) -> tuple[int, dict]:
+        body = self._json()
+        if body.get("operation") != "upload":
+            raise HubError(400, f"FakeHub only supports LFS uploads, not {body.get('operation')!r}")
+        if "basic" not in body.get("transfers", ["basic"]):
+            raise HubError(400, "FakeHub only supports the basic LFS transfer")
+        prefix = "" if repo.repo_type == "model" else f"{repo.repo_type}s/"
+        verify = f"{self.hub.url}/{prefix}{repo.repo_id}.git/info/lfs/objects/verify"
+        objects = []
+        for obj in body.get("objects", []):
+            oid, size = obj.get("oid"), obj.get("size")
+            if not (isinstance(oid, str) and SHA256_RE.match(oid)):
+                error = {"code": 422, "message": f"invalid sha256 oid {oid!r}"}
+            elif not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                error = {"code": 422, "message": f"invalid size {size!r}"}
+            else:
+                error = None
+            if error:
+                size = size if isinstance(size, int) else 0
+                objects.append({"oid": str(oid), "size": size, "error": error})
+            elif oid in repo.lfs_objects and len(repo.lfs_objects[oid]) == size:
+                objects.append({"oid": oid, "size": size})  # already stored: nothing to do
+            else:  # no chunk_size in the header: the client does one plain PUT, never multipart
+                upload_id = secrets.token_hex(16)
+                self.hub.upload_urls[upload_id] = (repo, oid, size)
+                actions = {
+                    "upload": {"href": f"{self.hub.url}/lfs-upload/{upload_id}", "expires_in": 900},
+                    "verify": {"href": verify, "header": {}},
+                }
+                objects.append(
+                    {"oid": oid, "size": size, "authenticated": True, "actions": actions}
+                )
+        headers["Content-Type"] = "application/vnd.git-lfs+json"
+        return 200, {"transfer": "basic", "objects": objects, "hash_algo": "sha256"}
+
+    def _lfs_put(self, upload_id: str) -> tuple[int, bytes]:
+        target = self.hub.upload_urls.get(upload_id)
+        if target is None:
+            raise HubError(403, "Request has expired or the upload URL is invalid")
+        if self.headers.get("Authorization"):  # S3 refuses a presigned URL plus a header
+            raise HubError(400, "Only one auth mechanism allowed (URL signature or Authorization)")
+        repo, oid, size = target
+        if len(self.body) != size:
+            raise HubError(400, f"LFS object {oid}: got {len(self.body)} bytes, expected {size}")
+        if hashlib.sha256(self.body).hexdigest() != oid:
+            raise HubError(400, f"LFS object {oid}: the uploaded content has another sha256")
+        repo.lfs_objects[oid] = self.body
+        self.hub.lfs_uploads.append(oid)
+        return 200, b""
+
+    def _lfs_verify(self, repo: Repo) -> tuple[int, dict]:
+        body = self._json()
+        oid, size = body.get("oid"), body.get("size")
+        data = repo.lfs_objects.get(oid) if isinstance(oid, str) else None
+        if data is None:
+            raise HubError(404, f"LFS object {oid} not found")
+        if size != len(data):
+            raise HubError(400, f"LFS object {oid} has {len(data)} bytes, not {size}")
+        return 200, {"success": True}
 
     def _post_tag(self, repo: Repo, revision: str, _: str) -> tuple[int, dict]:
         commit, tag = self._commit(repo, revision), self._json()["tag"]

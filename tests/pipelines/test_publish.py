@@ -2,6 +2,7 @@
 loopback Hub (tests/hub_server.py) with the real huggingface_hub and datasets libraries, each run
 in its own process so HF_ENDPOINT is read at import time as in production."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -117,6 +118,9 @@ def test_publish_round_trips_through_the_hub(two_versions, tmp_path):
                             "rejects/rejects-00000-of-00001.parquet"}
         local = root / "he-problems" / "v1" / "data" / "train-00000-of-00001.parquet"
         assert repo.get(repo.tags["v1"]).files["data/train-00000-of-00001.parquet"] == local.read_bytes()
+        # Parquet goes through Git LFS as on the real Hub (.gitattributes), the card inline
+        assert hashlib.sha256(local.read_bytes()).hexdigest() in hub.lfs_uploads
+        assert "README.md" not in repo.get(repo.tags["v1"]).lfs
         commits = len(repo.commits)
 
         again = _publish(root, env, "he-problems@v1", "--repo", "org/he")
