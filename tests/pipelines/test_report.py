@@ -127,3 +127,42 @@ def test_report_of_an_empty_version_says_so_without_errors(tmp_path):
     assert result.console_errors == [] and result.value["state"]["failed"] == []
     assert result.value["samples"] == 2  # "Problems per source" and "Prompt length" have no rows
     assert all(c["marks"] > 0 for c in result.value["charts"])  # the stage and reject charts still draw
+
+
+def test_report_and_card_of_model_responses(tmp_path, monkeypatch):
+    """The `responses` kind needs a model, so it is not in the demo: built here against the
+    loopback OpenAI-compatible server, then reported, opened in Chromium and dry-run published."""
+    _need_browser()
+    import datasets
+
+    from pipelines.build import build_dataset
+    from pipelines.config import parse
+    from pipelines.store import Store
+    from tests.conftest import SAMPLES
+    from tests.llm_server import FakeOpenAI
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    doc = {"name": "answers", "kind": "responses", "license": "mit",
+           "source": {"name": "he", "path": str(SAMPLES / "humaneval.jsonl"), "license": "mit",
+                      "fields": {"id": "task_id", "prompt": "prompt"}},
+           "llm": {"base_url": "", "model": "test-model", "batch_retries": 0, "max_retries": 1, "n": 2}}
+    with FakeOpenAI() as server:
+        doc["llm"]["base_url"] = server.base_url
+        (cfg,) = parse(doc, str(tmp_path))
+        manifest = build_dataset(cfg, Store(str(tmp_path / "store"))).manifest
+    assert manifest["splits"]["train"]["rows"] == 40
+    out = tmp_path / "answers.html"
+    assert main(["report", "answers", "-o", str(out), "--root", str(tmp_path / "store")]) == 0
+    result = open_page(out, "window.codekilnCharts && window.codekilnCharts.done",
+                       result=PAGE_STATE % json.dumps(".pair pre.code"))
+    assert result.console_errors == [] and result.value["samples"] == 10  # 5 rows: messages | response
+    titles = [c["title"] for c in result.value["charts"]]
+    assert "Finish reasons" in titles and "Completion tokens" in titles
+    assert all(c["marks"] > 0 for c in result.value["charts"])
+    assert "[system]" in out.read_text()  # the conversation is rendered as messages, not JSON
+
+    dry = tmp_path / "dry"
+    assert main(["publish", "answers", "--repo", "org/answers", "--dry-run", str(dry),
+                 "--root", str(tmp_path / "store")]) == 0
+    ds = datasets.load_dataset(str(dry), cache_dir=str(tmp_path / "hf-cache"))["train"]
+    assert ds.num_rows == 40 and "**finish reasons**" in (dry / "README.md").read_text()
