@@ -238,11 +238,10 @@ def _quality(kind: kinds.Kind, files: list[str]) -> dict:
     """The kind's figures (mutation scores, verdict counts, ...) computed by DuckDB over the data."""
     if not kind.quality or not files:
         return {}
-    import duckdb
+    from pipelines.catalog import create_view, new_connection
 
-    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
-    listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    con.execute(f"create view data as select * from read_parquet([{listing}])")
+    con = new_connection()
+    create_view(con, "data", files, [])  # files is never empty here
     out = {}
     for name, sql in kind.quality:
         rel = con.sql(sql)

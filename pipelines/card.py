@@ -129,6 +129,19 @@ def public_path(path: str) -> str:
     return os.path.basename(path) if os.path.isabs(path) else path
 
 
+def public_manifest(manifest: dict) -> dict:
+    """The manifest as shown outside the build machine: local source paths become file names."""
+    out = dict(manifest, sources=[dict(s, path=public_path(s["path"])) for s in manifest["sources"]])
+    out["config"] = dict(manifest["config"], sources=[dict(s, path=public_path(s["path"]))
+                                                      for s in manifest["config"].get("sources", [])])
+    return out
+
+
+def config_yaml(manifest: dict) -> str:
+    """The build config as YAML, with public paths (for cards and reports)."""
+    return yaml.safe_dump(public_manifest(manifest)["config"], sort_keys=False, allow_unicode=True).rstrip()
+
+
 def _sources(manifest: dict) -> str:
     rows = []
     for s in manifest["sources"]:
@@ -196,7 +209,6 @@ def card_body(manifest: dict, repo_id: str, with_rejects: bool) -> str:
     if m.get("llm"):
         llm = f"\n\nModel outputs came from `{m['llm'].get('model', '?')}` (usage in the manifest)."
     schema = _table([{"column": f["name"], "type": f"`{f['type']}`", "nullable": f["nullable"]} for f in m["schema"]])
-    config_yaml = yaml.safe_dump(dict(m["config"], sources=[dict(s, path=public_path(s["path"])) for s in m["config"].get("sources", [])]), sort_keys=False, allow_unicode=True).rstrip()
     licenses = sorted({s.get("license") or "not declared" for s in m["sources"]})
     return f"""# {m['dataset']}
 
@@ -240,7 +252,7 @@ record becoming several rows). The counts per stage:
 Config sha256 `{m['config_sha256']}`; local paths are shown by file name.
 
 ```yaml
-{config_yaml}
+{config_yaml(m)}
 ```
 
 ## License

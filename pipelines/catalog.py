@@ -38,30 +38,48 @@ def _duck_type(arrow_type: str) -> str:
     return "JSON"
 
 
+REJECT_FIELDS = [{"name": f.name, "type": str(f.type)} for f in REJECT_SCHEMA]
+
+
 def _source(paths: list[str], schema: list[dict]) -> str:
     if not paths:
         return _empty_select(schema)
     return f"SELECT * FROM read_parquet({_list(paths)})"
 
 
+def create_view(con: duckdb.DuckDBPyConnection, name: str, paths: list[str], schema: list[dict]) -> None:
+    """A view over exactly these Parquet files (typed and empty when there are none)."""
+    con.execute(f"CREATE VIEW {ident(name)} AS " + _source(paths, schema))
+
+
+def new_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that never downloads or installs anything."""
+    return duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+
+
+def version_connection(store: Store, manifest: dict) -> duckdb.DuckDBPyConnection:
+    """One version as views `data` and `rejects` (for reports and per-version figures)."""
+    con = new_connection()
+    create_view(con, "data", store.files(manifest), manifest["schema"])
+    create_view(con, "rejects", store.reject_files(manifest), REJECT_FIELDS)
+    return con
+
+
 def connect(store: Store) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the store's views. Nothing is downloaded or installed."""
-    con = duckdb.connect(config={"autoinstall_known_extensions": False,
-                                 "autoload_known_extensions": False})
+    con = new_connection()
     con.execute("CREATE TABLE versions (dataset VARCHAR, version VARCHAR, created_at TIMESTAMPTZ, "
                 "rows BIGINT, rejects BIGINT, fingerprint VARCHAR, kind VARCHAR)")
     manifests = store.manifests()
     latest: dict[str, dict] = {}
-    reject_schema = [{"name": f.name, "type": str(f.type)} for f in REJECT_SCHEMA]
     for m in manifests:
         name = m["dataset"]
         rows = sum(s["rows"] for s in m["splits"].values())
         con.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [name, m["version"], m["created_at"], rows, m["rejects"]["rows"], m["fingerprint"], m["kind"]])
-        con.execute(f"CREATE VIEW {ident(name + '_' + m['version'])} AS "
-                    + _source(store.files(m), m["schema"]))
+        create_view(con, name + "_" + m["version"], store.files(m), m["schema"])
         latest[name] = m
     for name, m in latest.items():
         con.execute(f"CREATE VIEW {ident(name)} AS SELECT * FROM {ident(name + '_' + m['version'])}")
-        con.execute(f"CREATE VIEW {ident(name + '_rejects')} AS " + _source(store.reject_files(m), reject_schema))
+        create_view(con, name + "_rejects", store.reject_files(m), REJECT_FIELDS)
     return con

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 
-import duckdb
-
-from pipelines.catalog import _list, ident
+from pipelines.catalog import create_view, ident, new_connection
 from pipelines.store import Store
 
 _MISSING = object()
@@ -86,13 +84,11 @@ def row_changes(store: Store, old: dict, new: dict, limit: int) -> dict:
     shared = [f["name"] for f in old["schema"] if f["name"] in {g["name"] for g in new["schema"]}]
     if "id" not in shared:
         return {"error": "the versions do not both have an `id` column"}
-    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con = new_connection()
     cols = ", ".join(f"{ident(c)} := {ident(c)}" for c in shared)
     for name, m in (("a", old), ("b", new)):
-        files = store.files(m)
-        src = f"read_parquet({_list(files)})" if files else "(select null::varchar id where false)"
-        row_hash = f"md5(to_json(struct_pack({cols})))" if files else "null::varchar"
-        con.execute(f"create view {name} as select id, {row_hash} h from {src}")
+        create_view(con, f"{name}_rows", store.files(m), m["schema"])
+        con.execute(f"create view {name} as select id, md5(to_json(struct_pack({cols}))) h from {name}_rows")
     con.execute("create table j as select a.id old_id, b.id new_id, a.h is distinct from b.h differs "
                 "from a full outer join b on a.id = b.id")
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.card import build_card, public_path
+from pipelines.card import build_card, public_manifest, public_path
 from pipelines.store import Store
 from transforms import fs
 
@@ -83,14 +83,6 @@ def repo_files(store: Store, manifest: dict, repo_id: str, with_rejects: bool = 
     out.append(RepoFile("manifest.json", (json.dumps(public_manifest(manifest), indent=2) + "\n").encode()))
     card = build_card(manifest, repo_id, data, rejects, with_rejects)
     out.append(RepoFile("README.md", str(card).encode()))
-    return out
-
-
-def public_manifest(manifest: dict) -> dict:
-    """The manifest as published: local absolute source paths become file names (as on the card)."""
-    out = dict(manifest, sources=[dict(s, path=public_path(s["path"])) for s in manifest["sources"]])
-    out["config"] = dict(manifest["config"], sources=[dict(s, path=public_path(s["path"]))
-                                                      for s in manifest["config"].get("sources", [])])
     return out
 
 

@@ -13,9 +13,9 @@ import json
 
 import altair as alt
 import duckdb
-import yaml
 
-from pipelines.card import public_path
+from pipelines.card import config_yaml, public_path
+from pipelines.catalog import version_connection
 from pipelines.figures import (
     DEFAULT_SAMPLE_ORDER,
     FIGURES,
@@ -38,17 +38,6 @@ def vega_bundle() -> str:
 
     major_minor = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
     return vl_convert.javascript_bundle(vl_version=major_minor)
-
-
-def _connect(store: Store, manifest: dict) -> duckdb.DuckDBPyConnection:
-    from pipelines.catalog import _source
-    from schemas import REJECT_SCHEMA
-
-    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
-    con.execute("create view data as " + _source(store.files(manifest), manifest["schema"]))
-    reject_schema = [{"name": f.name, "type": str(f.type)} for f in REJECT_SCHEMA]
-    con.execute("create view rejects as " + _source(store.reject_files(manifest), reject_schema))
-    return con
 
 
 def _query(con: duckdb.DuckDBPyConnection):
@@ -110,7 +99,7 @@ def _sources(m: dict) -> list[dict]:
 
 def build_figures(store: Store, manifest: dict, samples: int = 5) -> tuple[list[Figure], list[str], list[dict]]:
     """(charts, sample rows as HTML, a few rejects) for a version."""
-    con = _connect(store, manifest)
+    con = version_connection(store, manifest)
     q = _query(con)
     figures = common_figures(q, manifest) + FIGURES.get(manifest["kind"], lambda q, m: [])(q, manifest)
     render = SAMPLES.get(manifest["kind"], generic_sample)
@@ -139,9 +128,7 @@ def render_report(store: Store, manifest: dict, samples: int = 5) -> str:
     stages = _table([{"stage": s["stage"], "in": s["in"], "out": s["out"], "rejected": s["rejected"],
                       "reasons": ", ".join(f"{k}={v}" for k, v in sorted(s["reasons"].items()))} for s in m["stages"]])
     schema = _table([{"column": f["name"], "type": f["type"], "nullable": f["nullable"]} for f in m["schema"]])
-    config = yaml.safe_dump(dict(m["config"], sources=[dict(s, path=public_path(s["path"]))
-                                                       for s in m["config"].get("sources", [])]),
-                            sort_keys=False, allow_unicode=True)
+    config = config_yaml(m)
     samples_html = "".join(f"<div class='sample'><h3>row {i + 1}</h3>{s}</div>" for i, s in enumerate(sample_html))
     title = f"{m['dataset']}@{m['version']}: codekiln report"
     return PAGE.format(

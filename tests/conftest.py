@@ -51,6 +51,9 @@ def store_root(tmp_path) -> Path:
     return tmp_path / "store"
 
 
+DEMO_DATASETS = ["problems", "lintseq", "tests", "labels", "preferences", "pragmatic", "efas", "efa-variants"]
+
+
 @pytest.fixture(scope="session")
 def demo_store(tmp_path_factory) -> Path:
     """The bundled demo (every kind but `responses`) built once per test session; read-only."""

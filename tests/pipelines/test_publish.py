@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from schemas import REJECT_SCHEMA, get_schema
-from tests.conftest import REPO, humaneval, run_cli, write_jsonl
+from tests.conftest import DEMO_DATASETS, REPO, humaneval, run_cli, write_jsonl
 from tests.hub_server import FakeHub, Repo
 
 TOKEN = "hf_codekiln_secret_0123456789"
@@ -203,10 +203,9 @@ def test_published_shards_are_the_store_files(two_versions, tmp_path):
         assert pq.read_metadata(shard).num_rows == 7
 
 
-DEMO = ["problems", "lintseq", "tests", "labels", "preferences", "pragmatic", "efas", "efa-variants"]
 
 
-@pytest.mark.parametrize("dataset", DEMO)
+@pytest.mark.parametrize("dataset", DEMO_DATASETS)
 def test_every_demo_kind_publishes_a_folder_datasets_loads(demo_store, tmp_path, dataset, capsys):
     from pipelines.cli import main
     from pipelines.kinds import KINDS

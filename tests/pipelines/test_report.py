@@ -9,9 +9,7 @@ import pytest
 
 from pipelines.cli import main
 from tests.browser import CHROMIUM, open_page
-from tests.conftest import run_cli, write_jsonl
-
-DEMO = ["problems", "lintseq", "tests", "labels", "preferences", "pragmatic", "efas", "efa-variants"]
+from tests.conftest import DEMO_DATASETS, SAMPLES, run_cli, write_jsonl
 
 # what each page must show beyond the common charts: a chart title and a sample-row element
 EXPECTED = {
@@ -45,7 +43,7 @@ def _need_browser():
         pytest.skip("chromium is not installed (sudo apt-get install chromium)")
 
 
-@pytest.mark.parametrize("dataset", DEMO)
+@pytest.mark.parametrize("dataset", DEMO_DATASETS)
 def test_report_renders_in_chromium(demo_store, tmp_path, dataset, capsys):
     _need_browser()
     out = tmp_path / f"{dataset}.html"
@@ -138,7 +136,6 @@ def test_report_and_card_of_model_responses(tmp_path, monkeypatch):
     from pipelines.build import build_dataset
     from pipelines.config import parse
     from pipelines.store import Store
-    from tests.conftest import SAMPLES
     from tests.llm_server import FakeOpenAI
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
