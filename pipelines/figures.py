@@ -12,6 +12,7 @@ import html
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 import altair as alt
 
@@ -27,8 +28,8 @@ class Figure:
 
 
 def _data(rows: list[dict]) -> alt.Data:
-    return alt.Data(values=[{k: (float(v) if hasattr(v, "as_integer_ratio") and not isinstance(v, (int, bool))
-                                 else v) for k, v in r.items()} for r in rows])
+    """Rows inlined into the spec; DuckDB's DECIMAL results become floats so they serialise."""
+    return alt.Data(values=[{k: float(v) if isinstance(v, Decimal) else v for k, v in r.items()} for r in rows])
 
 
 def _bars(rows, x, y, title, *, color=None, x_title=None, y_title=None, sort=None) -> alt.Chart:
