@@ -177,6 +177,7 @@ KINDS: dict[str, Kind] = {
             ("tests_per_problem", "select min(n_tests) min, avg(n_tests) mean, max(n_tests) max, "
                                   "avg(n_candidate_tests) mean_before_reduction from data"),
             ("tests_by_origin", "select t.origin, count(*) n from (select unnest(tests) t from data) group by 1 order by 1"),
+            ("tests_by_trust", "select t.trust, count(*) n from (select unnest(tests) t from data) group by 1 order by 1"),
             ("mutants", "select avg(n_mutants) mean_mutants, avg(n_killable) mean_killable from data"),
         ),
     ),
@@ -199,6 +200,7 @@ KINDS: dict[str, Kind] = {
                                        "(select problem_id, count(*) n from data group by 1)"),
             ("pass_rate_by_origin", "select origin, count(*) n, avg(label::int) passing from data group by 1 order by 1"),
             ("pass_ratio", "select min(pass_ratio) min, avg(pass_ratio) mean, max(pass_ratio) max from data"),
+            ("trust", "select trust, count(*) n, sum(label::int) passing from data group by 1 order by 1"),
         ),
     ),
     "preferences": Kind(
@@ -218,6 +220,7 @@ KINDS: dict[str, Kind] = {
                                   "(select problem_id, count(*) n from data group by 1)"),
             ("rejected_verdicts", "select rejected_verdict, count(*) n from data group by 1 order by 1"),
             ("origins", "select chosen_origin, rejected_origin, count(*) n from data group by 1, 2 order by 1, 2"),
+            ("trust", "select trust, count(*) n from data group by 1 order by 1"),
         ),
     ),
     "pragmatic": Kind(

@@ -19,6 +19,8 @@ LABELS = DatasetSchema(
         pa.field("verdict", pa.string(), nullable=False),
         pa.field("label", pa.bool_(), nullable=False),  # all tests passed (KTO's label)
         pa.field("n_tests", pa.int64(), nullable=False),
+        # isolated: every verdict was judged on the host; in_process: some ran as code
+        pa.field("trust", pa.string(), nullable=False),
     ]),
 )
 
@@ -27,6 +29,7 @@ _PAIR_EXTRAS = [
     pa.field("rejected_pass_ratio", pa.float64(), nullable=False),
     pa.field("rejected_verdict", pa.string(), nullable=False),  # the first failing test's verdict
     pa.field("chosen_origin", pa.string(), nullable=False),
+    pa.field("trust", pa.string(), nullable=False),  # isolated: both sides judged on the host
     pa.field("rejected_origin", pa.string(), nullable=False),
     pa.field("problem_id", pa.string(), nullable=False),
 ]

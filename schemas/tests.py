@@ -9,6 +9,8 @@ TEST_CASE = pa.struct([
     pa.field("expected", pa.string()),  # the reference's output as a Python literal
     pa.field("assert_src", pa.string(), nullable=False),  # runnable on its own after the program
     pa.field("origin", pa.string(), nullable=False),  # original | llm | mutation
+    # isolated: the host judges it (the program only returns values); in_process: it runs as code
+    pa.field("trust", pa.string()),
 ])
 
 TESTS = DatasetSchema(

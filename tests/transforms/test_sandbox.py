@@ -32,7 +32,7 @@ def pool():
 
 
 def procs(slot) -> list[str]:
-    with open(os.path.join(slot.cgroup.path, "cgroup.procs")) as f:
+    with open(os.path.join(slot.cgroup.pids, "cgroup.procs")) as f:
         return f.read().split()
 
 

@@ -11,7 +11,6 @@ Then variants: valid EFAs sample new instances (problem text, answer, parameters
 
 from __future__ import annotations
 
-import ast
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,7 +112,7 @@ class Verdict:
 
 
 def _value(result: ExecResult, index: int):
-    return json.loads(ast.literal_eval(result.tests[index]["value"]))
+    return json.loads(result.value(index))  # a JSON string, decoded strictly on the host
 
 
 def _why(result: ExecResult, index: int) -> str | None:

@@ -3,10 +3,11 @@
 from transforms.execution.sandbox import (
     VERDICTS,
     ExecResult,
+    Probe,
     SandboxConfig,
     SandboxPool,
     SandboxUnavailable,
     Task,
 )
 
-__all__ = ["VERDICTS", "ExecResult", "SandboxConfig", "SandboxPool", "SandboxUnavailable", "Task"]
+__all__ = ["VERDICTS", "ExecResult", "Probe", "SandboxConfig", "SandboxPool", "SandboxUnavailable", "Task"]

@@ -2,27 +2,35 @@
 bubblewrap, where nothing of the project is visible.
 
 One server (H) lives per pool slot. Under bubblewrap it is PID 1 of the sandbox's PID namespace,
-so the code it runs cannot kill it (the kernel drops SIGKILL sent to a namespace's init from
-inside) and `kill(-1)` reaches every process the task left behind. For each task H forks a child
-(P) that applies the per-task limits, runs the program in a fresh scratch directory, then each
-test, and reports over a private pipe; the program's own stdout/stderr go to other pipes that H
-caps. A test passes only if H saw P announce it, then report it finished: exiting, crashing,
-printing, or skipping tests all leave it unpassed. When a test times out or crashes P, H forks a
-new P for the remaining tests, so one bad test does not hide the others.
+so the code it runs cannot kill it (the kernel drops signals sent to a namespace's init from
+inside unless it handles them, and H handles none) and `kill(-1)` reaches every process a task
+left behind. H never runs untrusted code and is not dumpable, so no task can open its
+`/proc/1/fd`, `/proc/1/mem` or ptrace it.
 
-Requests and results are JSON lines on H's stdin/stdout.
+For every test of a task, H forks a fresh child (P) from itself: a template that never saw
+another test. P applies the per-task limits, loads the program, then runs that one test:
+
+- a *calls* test (a data test: the host found its asserts' shape statically) evaluates each
+  call expression and sends the value back through a strict encoder. P never sees an expected
+  value; the host decodes the values and does every comparison.
+- a *code* test (anything else) runs in P with `==` rewritten to `strict_eq`, and P reports
+  pass or fail: a verdict the program could forge, which the host marks `in_process`.
+
+H enforces every deadline on its own clock, caps every stream and field, and answers each
+request with a JSON line that echoes the request's id.
 """
 
 import ast
 import builtins
+import collections
 import gc
 import json
 import os
 import random
 import resource
 import select
-import shutil
 import signal
+import stat
 import sys
 import time
 
@@ -30,14 +38,92 @@ PASSED, FAILED, TIMEOUT, MEMORY, OUTPUT, CRASHED = (
     "passed", "failed", "timeout", "memory_exceeded", "output_limit", "crashed")
 SCALARS = (int, float, complex, str, bytes, bool, type(None))
 TAMPERED = {"verdict": FAILED, "type": "HarnessTampering"}
+MAX_DEPTH = 100  # nesting of a returned value
+MAX_TEXT = 2000  # characters kept of any message
+MAX_NAME = 200  # characters kept of an exception's type name
 
-# A pristine copy of the builtins, taken before any untrusted code runs. Programs and tests
-# each get their own copy, so overwriting a builtin affects only the code that did it.
+# Taken before any untrusted code runs (the program may rebind the module attributes).
 BUILTINS = dict(vars(builtins))
+_exit, _write, _read, _fork, _dumps = os._exit, os.write, os.read, os.fork, json.dumps
+_Counter, _OrderedDict, _defaultdict, _deque = (collections.Counter, collections.OrderedDict,
+                                                 collections.defaultdict, collections.deque)
+
+
+# ------------------------------------------------------------------------------------------
+# the strict value encoder (the host decodes and re-checks everything it receives)
+
+
+class NonData(Exception):
+    """A value that is not plain data: a failed test (`non_data_result`), never a pass."""
+
+
+def encode(value, max_items=1_000_000):
+    """`value` as tagged JSON-able data; exact builtin types only (see `values.decode`)."""
+    budget = [max_items]
+
+    def pairs(d, depth):
+        return [[enc(k, depth), enc(v, depth)] for k, v in dict.items(d)]
+
+    def enc(v, depth):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise NonData(f"more than {max_items} items")
+        t = type(v)
+        if v is None or t is bool or t is str or t is float:
+            return v
+        if t is int:
+            return v if -(1 << 63) <= v < (1 << 63) else ["i", format(v, "x")]  # hex: linear time
+        if t is complex:
+            return ["c", v.real, v.imag]
+        if t is bytes:
+            return ["b", v.hex()]
+        if depth >= MAX_DEPTH:
+            raise NonData(f"nested deeper than {MAX_DEPTH}")
+        depth += 1
+        if t is list:
+            return ["l"] + [enc(x, depth) for x in list.__iter__(v)]
+        if t is tuple or (isinstance(v, tuple) and t.__bases__ == (tuple,)
+                          and type(getattr(t, "_fields", None)) is tuple):  # namedtuples as tuples
+            return ["t"] + [enc(x, depth) for x in tuple.__iter__(v)]
+        if t is dict:
+            return ["d"] + pairs(v, depth)
+        if t is set or t is frozenset:
+            return ["s" if t is set else "f"] + [enc(x, depth) for x in (set.__iter__(v) if t is set
+                                                                          else frozenset.__iter__(v))]
+        if t is _Counter:
+            return ["C"] + pairs(v, depth)
+        if t is _OrderedDict:
+            return ["o"] + pairs(v, depth)
+        if t is _defaultdict:
+            return ["D"] + pairs(v, depth)
+        if t is _deque:
+            return ["q"] + [enc(x, depth) for x in _deque.__iter__(v)]
+        raise NonData(f"a {_type_name(t)} is not plain data")
+
+    return enc(value, 0)
+
+
+def _type_name(t):
+    try:
+        name = type.__getattribute__(t, "__qualname__")
+        return name[:MAX_NAME] if type(name) is str else "?"
+    except BaseException:
+        return "?"
+
+
+def encode_text(value, max_bytes):
+    text = _dumps(encode(value), allow_nan=True, separators=(",", ":"))
+    if len(text) > max_bytes:
+        raise NonData(f"the value is larger than {max_bytes} bytes encoded")
+    return text
+
+
+# ------------------------------------------------------------------------------------------
+# code tests (in_process): `==` that an object with a rigged `__eq__` cannot satisfy
 
 
 def strict_eq(a, b):
-    """`==` for tests that an object with a rigged `__eq__` cannot satisfy.
+    """`==` for code tests that an object with a rigged `__eq__` cannot satisfy.
 
     Builtin values compare as Python compares them (so `1 == 1.0` still holds); containers are
     compared element by element with the same rule; a value of a user-defined type never equals a
@@ -58,20 +144,6 @@ def strict_eq(a, b):
     if ta in SCALARS or tb in SCALARS:
         return False
     return a == b
-
-
-def close_eq(a, b, rel=1e-6, abs_tol=1e-9):
-    """`strict_eq` with a tolerance for floats (generated tests compare float outputs with it)."""
-    ta, tb = type(a), type(b)
-    if ta is float or tb is float:
-        if ta in (int, float) and tb in (int, float) and ta is not bool and tb is not bool:
-            return abs(a - b) <= max(rel * max(abs(a), abs(b)), abs_tol)
-        return False
-    if ta in (list, tuple) and ta is tb:
-        return len(a) == len(b) and all(close_eq(x, y, rel, abs_tol) for x, y in zip(a, b, strict=True))
-    if ta is dict and tb is dict:
-        return a.keys() == b.keys() and all(close_eq(v, b[k], rel, abs_tol) for k, v in a.items())
-    return strict_eq(a, b)
 
 
 class _StrictCompare(ast.NodeTransformer):
@@ -96,25 +168,31 @@ def error_info(exc):
     """Type, message and the line (in the program or a test) where an exception arose."""
     try:
         message = str(exc)
+        if type(message) is not str:
+            message = "<unprintable>"
     except BaseException:
         message = "<unprintable>"
     where, line = None, None
-    if isinstance(exc, SyntaxError) and exc.filename in ("<program>", "<test>"):
-        where, line = exc.filename.strip("<>"), exc.lineno
-    tb = exc.__traceback__
-    while tb is not None:
-        name = tb.tb_frame.f_code.co_filename
-        if name in ("<program>", "<test>"):
-            where, line = name.strip("<>"), tb.tb_lineno
-        tb = tb.tb_next
-    return {"type": type(exc).__name__, "message": message[:2000], "where": where, "line": line}
+    try:
+        if isinstance(exc, SyntaxError) and exc.filename in ("<program>", "<test>"):
+            where, line = exc.filename.strip("<>"), exc.lineno
+        tb = exc.__traceback__
+        while tb is not None:
+            name = tb.tb_frame.f_code.co_filename
+            if name in ("<program>", "<test>"):
+                where, line = name.strip("<>"), tb.tb_lineno
+            tb = tb.tb_next
+    except BaseException:
+        pass
+    return {"type": _type_name(type(exc)), "message": message[:MAX_TEXT], "where": where,
+            "line": line if type(line) is int else None}
 
 
 # ------------------------------------------------------------------------------------------
-# the child (P): limits, program, tests
+# the child (P): limits, the program, one test
 
 
-def _child(req, tests, start, chan_w, out_w, err_w, scratch, nonce):
+def _child(req, test, code, chan_w, out_w, err_w, scratch, nonce):
     try:
         os.setpgid(0, 0)
         os.dup2(out_w, 1)
@@ -125,25 +203,30 @@ def _child(req, tests, start, chan_w, out_w, err_w, scratch, nonce):
         os.dup2(chan_w, chan)
         os.closerange(3, chan)
         os.closerange(chan + 1, 1024)
-        write, dumps, flush_out = os.write, json.dumps, _flusher()
+        flush_out = _flusher()
         # sys.stdout/sys.stderr (inherited, flushed by the server) now write to the capture
         # pipes; stdin is replaced so nothing the server had read ahead is visible
         sys.stdin = open(0, closefd=False, encoding="utf-8")
-        _limits(req, len(tests) - start + 1)
+        _first_to_die()
+        _limits(req)
         os.chdir(scratch)
     except BaseException as e:  # the harness itself failed: an infrastructure fault
-        os.write(chan_w, (nonce + " X " + json.dumps(error_info(e)) + "\n").encode())
-        os._exit(70)
+        _write(chan_w, (nonce + " X " + _dumps(error_info(e)) + "\n").encode())
+        _exit(70)
 
     tag = nonce + " "  # reports without this child's nonce are ignored by the server
     pending = []
+    max_bytes = req["value_bytes"]
 
     def send(kind, payload=""):
         pending.append(tag + kind + " " + payload + "\n")
 
     def emit():  # one write per step: the server wakes once, not once per message
-        write(chan, "".join(pending).encode())
+        data = "".join(pending).encode()
         pending.clear()
+        while data:
+            n = _write(chan, data)
+            data = data[n:]
 
     namespace = {"__name__": "__main__" if req.get("as_main") else "__codekiln_program__",
                  "__builtins__": dict(BUILTINS)}
@@ -151,44 +234,90 @@ def _child(req, tests, start, chan_w, out_w, err_w, scratch, nonce):
         exec(compile(req["program"], "<program>", "exec"), namespace)
     except BaseException as e:
         flush_out()
-        send("E", dumps(error_info(e)))
+        send("E", _dumps(error_info(e)))
         emit()
-        os._exit(0)
+        _exit(0)
     flush_out()
     send("L")
-    for i in range(start, len(tests)):
-        send("S", str(i))
-        emit()  # the server starts this test's clock now
-        code = tests[i]
+    emit()  # the server starts the test's clock now
+    if test["kind"] == "calls":
+        setup, calls = code
+        scope = dict(namespace)
+        scope["__builtins__"] = dict(BUILTINS)
+        try:
+            if isinstance(setup, BaseException):
+                raise setup
+            exec(setup, scope)
+        except BaseException as e:
+            flush_out()
+            send("F", _dumps(error_info(e)))
+            send("D")
+            emit()
+            _exit(0)
+        for k, expr in enumerate(calls):
+            try:
+                if isinstance(expr, BaseException):
+                    raise expr
+                value = eval(expr, scope)
+                try:
+                    send("V", str(k) + " " + encode_text(value, max_bytes))
+                except NonData as e:
+                    send("N", str(k) + " " + _dumps(str(e)[:MAX_TEXT]))
+                except (RecursionError, MemoryError, ValueError, TypeError, OverflowError) as e:
+                    send("N", str(k) + " " + _dumps(f"cannot encode: {_type_name(type(e))}"))
+            except BaseException as e:
+                send("R", str(k) + " " + _dumps(error_info(e)))
+            value = None
+            flush_out()
+            emit()
+    else:
+        scope = dict(namespace)
+        scope["__builtins__"] = dict(BUILTINS)
+        scope["__codekiln_eq__"] = strict_eq
         try:
             if isinstance(code, BaseException):
                 raise code
-            scope = dict(namespace)
-            scope["__builtins__"] = dict(BUILTINS)
-            scope["__codekiln_eq__"] = strict_eq
-            scope["__codekiln_close__"] = close_eq
             exec(code, scope)
         except BaseException as e:
             flush_out()
             info = error_info(e)
             if info["type"] == "AssertionError" and not info["message"] and info["where"] == "test":
-                lines = req["tests"][i].splitlines()
+                lines = test["src"].splitlines()
                 if info["line"] and 0 < info["line"] <= len(lines):  # say which assert failed
                     info["message"] = lines[info["line"] - 1].strip()[:500]
-            send("F", str(i) + " " + dumps(info))
-            continue
+            send("F", _dumps(info))
+            send("D")
+            emit()
+            _exit(0)
         flush_out()
-        if "__codekiln_value__" in scope:  # a test that computes a value reports its repr
+        if "__codekiln_value__" in scope:  # a test that computes a value returns it, strictly
             try:
-                value = repr(scope["__codekiln_value__"])[:100_000]
-            except BaseException:
-                value = None
-            send("P", str(i) + " " + dumps({"value": value}))
-        else:
-            send("P", str(i))
+                send("V", "0 " + encode_text(scope["__codekiln_value__"], max_bytes))
+            except BaseException as e:
+                send("N", "0 " + _dumps(str(e)[:MAX_TEXT] if isinstance(e, NonData) else "cannot encode"))
+        send("P")
     send("D")
     emit()
-    os._exit(0)
+    _exit(0)
+
+
+_PRCTL = None  # libc's prctl, bound by the server before any fork
+
+
+def _first_to_die():
+    """Tasks, not the server, are what the slot's memory cgroup kills first."""
+    prctl = _PRCTL
+    if prctl is None:
+        return
+    try:
+        prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: own /proc/self files for a moment
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write("1000")
+        finally:
+            prctl(4, 0, 0, 0, 0)
+    except OSError:
+        pass
 
 
 def _flusher():
@@ -201,9 +330,9 @@ def _flusher():
     return flush
 
 
-def _limits(req, phases):
+def _limits(req):
     mb = 1024 * 1024
-    cpu = int(req["timeout_s"] * phases) + 1
+    cpu = int(req["timeout_s"] * 2) + 1  # loading the program, then the test
     rl = resource
     rl.setrlimit(rl.RLIMIT_AS, (req["memory_mb"] * mb, req["memory_mb"] * mb))
     rl.setrlimit(rl.RLIMIT_CPU, (cpu, cpu + 1))
@@ -227,58 +356,62 @@ class Server:
 
     def run_task(self, req):
         try:
-            return self._run_task(req)
+            result = self._run_task(req)
         finally:
-            self._clean()
+            dirty = self._clean()
+        result["dirty"] = dirty
+        return result
 
-    def _compile(self, src):
+    def _compile(self, key, make):
         """Tests compile once per server: a problem's tests run against many candidates."""
-        code = self._compiled.get(src)
+        code = self._compiled.get(key)
         if code is None:
             try:
-                code = compile_test(src)
-            except SyntaxError as e:  # a broken test is the test's fault, reported per test
-                code = e
+                code = make()
+            except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
+                code = e  # a broken test is the test's fault, reported per test
             if len(self._compiled) > 4096:
                 self._compiled.clear()
-            self._compiled[src] = code
+            self._compiled[key] = code
         return code
+
+    def _code_of(self, test):
+        if test["kind"] == "calls":
+            setup = self._compile(("s", test["setup"]), lambda: compile(test["setup"], "<test>", "exec"))
+            calls = [self._compile(("e", c), lambda c=c: compile(c, "<test>", "eval")) for c in test["calls"]]
+            return setup, calls
+        return self._compile(("c", test["src"]), lambda: compile_test(test["src"]))
 
     def _run_task(self, req):
         t0 = time.monotonic()
-        tests = [self._compile(src) for src in req["tests"]]
+        tests = req["tests"]
         results = [None] * len(tests)
-        out = {"stdout": bytearray(), "stderr": bytearray(), "total": 0, "truncated": set()}
+        out = {"stdout": bytearray(), "stderr": bytearray(), "total": 0, "truncated": set(),
+               "values": 0}
         program_error = None
-        start = 0
-        first = True
-        timeouts, budget = 0, req.get("max_timeouts") or 0
+        timeouts, max_timeouts = 0, req.get("max_timeouts") or 0
         self._task_deadline = t0 + req["budget_s"] if req.get("budget_s") else float("inf")
-        while first or start < len(tests):
-            first = False
+        for i, test in enumerate(tests or [None]):
             reason = None
-            if budget and timeouts >= budget:  # a hopeless program: do not wait on every test
+            if max_timeouts and timeouts >= max_timeouts:  # a hopeless program: stop waiting
                 reason = f"not run: {timeouts} tests already timed out"
             elif time.monotonic() >= self._task_deadline:  # the task's whole budget is spent
                 reason = f"not run: the task's budget of {req['budget_s']} s is spent"
             if reason:
-                for i in range(start, len(tests)):
-                    results[i] = {"verdict": TIMEOUT, "type": None, "skipped": True, "message": reason}
+                for j in range(i, len(tests)):
+                    results[j] = {"verdict": TIMEOUT, "type": None, "skipped": True, "message": reason}
                 break
-            outcome = self._run_child(req, tests, start, results, out)
-            timeouts = sum(1 for r in results if r is not None and r["verdict"] == TIMEOUT)
-            if outcome["program"] is not None:  # the program itself did not load
+            outcome = self._run_child(req, test, out)
+            if outcome.get("program") is not None:  # the program itself did not load
                 program_error = outcome["program"]
-                for i in range(start, len(tests)):
-                    results[i] = dict(program_error, verdict=program_error["verdict"], program=True)
+                for j in range(i, len(tests)):
+                    results[j] = dict(program_error, program=True)
                 break
-            start = outcome["next"]
-        if program_error is not None:
-            verdict = program_error["verdict"]
-        else:
-            verdict = next((r["verdict"] for r in results if r["verdict"] != PASSED), PASSED)
+            if test is not None:
+                results[i] = outcome["test"]
+                timeouts += results[i].get("verdict") == TIMEOUT or results[i].get("end", {}).get("verdict") == TIMEOUT
         return {
-            "verdict": verdict,
+            "verdict": program_error["verdict"] if program_error else None,
             "tests": results,
             "program_error": program_error,
             "stdout": out["stdout"].decode("utf-8", "backslashreplace"),
@@ -288,20 +421,27 @@ class Server:
             "duration_s": round(time.monotonic() - t0, 6),
         }
 
-    def _run_child(self, req, tests, start, results, out):
+    def _run_child(self, req, test, out):
+        """Run `test` (None: only load the program) in a fresh child; what it reported."""
         scratch = os.path.join(self.tmp, "task")
         os.makedirs(scratch, exist_ok=True)
+        code = self._code_of(test) if test is not None else None
+        n_calls = len(test["calls"]) if test is not None and test["kind"] == "calls" else 0
         chan_r, chan_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         nonce = os.urandom(16).hex()
-        pid = os.fork()
+        sys.stdout.flush()
+        pid = _fork()
         if pid == 0:
             os.close(chan_r)
             os.close(out_r)
             os.close(err_r)
-            _child(req, tests, start, chan_w, out_w, err_w, scratch, nonce)
-            os._exit(70)
+            if test is None:
+                test = {"kind": "code", "src": ""}
+                code = compile("", "<test>", "exec")
+            _child(req, test, code, chan_w, out_w, err_w, scratch, nonce)
+            _exit(70)
         for fd in (chan_w, out_w, err_w):
             os.close(fd)
         try:
@@ -309,40 +449,41 @@ class Server:
         except (AttributeError, OSError):
             pidfd = None
         timeout = req["timeout_s"]
-        deadline = time.monotonic() + timeout
-        loaded, current, killed_for, program = False, None, None, None
-        expected, last_passed, done, started = start, None, False, 0.0
+        line_cap = req["value_bytes"] + 4096
+        t_start = time.monotonic()
+        deadline = t_start + timeout
+        st = {"loaded": False, "done": False, "program": None, "calls": [None] * n_calls,
+              "code": None, "value": None, "started": t_start, "ended": None, "abuse": None}
+        killed_for = None
         pending = b""
         names = {out_r: "stdout", err_r: "stderr"}
         open_fds = [chan_r, out_r, err_r]
         status = None
+        drain_until = None
+        test_clock = False
         while True:
+            now = time.monotonic()
+            if status is None and now >= min(deadline, self._task_deadline):  # holds while output streams
+                killed_for = TIMEOUT if now >= deadline else "budget"
+                self._kill(pid)
+                status = self._wait(pid)
+            if status is not None:
+                if drain_until is None:
+                    self._kill(pid)  # nothing the child started may outlive it (or hold a pipe)
+                    drain_until = now + 0.5
+                if not open_fds or now >= drain_until:
+                    break
             watch = list(open_fds) + ([pidfd] if pidfd is not None and status is None else [])
-            if not open_fds and status is not None:
-                break
-            wait = max(0.0, min(deadline, self._task_deadline) - time.monotonic())
-            ready, _, _ = select.select(watch, [], [], min(wait, 0.5 if pidfd is None else wait))
+            limit = drain_until if status is not None else min(deadline, self._task_deadline)
+            wait = max(0.0, limit - now)
+            ready, _, _ = select.select(watch, [], [], min(wait, 0.25) if pidfd is None else wait)
             if pidfd is None and status is None:
                 status = self._poll(pid)
-                if status is not None:
-                    self._kill(pid)
-            if not ready and time.monotonic() >= min(deadline, self._task_deadline):
-                if status is None:  # the program or a test overran its budget
-                    killed_for = TIMEOUT if time.monotonic() >= deadline else "budget"
-                    self._kill(pid)
-                    status = self._wait(pid)
-                else:  # the child is gone but something it started still holds a pipe
-                    self._kill(pid)
-                    for fd in open_fds:
-                        os.close(fd)
-                    open_fds = []
-                continue
             for fd in ready:
                 if fd == pidfd:
                     status = self._wait(pid)
-                    self._kill(pid)  # nothing the child started may outlive it (or hold a pipe)
                     continue
-                data = os.read(fd, 65536)
+                data = _read(fd, 65536)
                 if not data:
                     open_fds.remove(fd)
                     os.close(fd)
@@ -353,89 +494,97 @@ class Server:
                         self._kill(pid)
                         status = self._wait(pid)
                     continue
+                if st["done"]:
+                    continue
                 pending += data
                 while b"\n" in pending:
                     line, pending = pending.split(b"\n", 1)
-                    tag, _, rest = line.decode("utf-8", "replace").partition(" ")
-                    if tag != nonce:
-                        continue  # not the harness speaking
-                    kind, _, payload = rest.partition(" ")
-                    now = time.monotonic()
-                    if kind == "L":
-                        loaded, deadline = True, now + timeout
-                    elif kind == "E" and not loaded:
-                        info = _loads(payload)
-                        program = dict(info, verdict=_verdict_of(info))
-                    elif kind == "S" and loaded and current is None and payload == str(expected):
-                        current, deadline, last_passed = expected, now + timeout, None
-                        started = now
-                    elif kind in ("P", "F"):
-                        index, _, rest = payload.partition(" ")
-                        index = int(index) if index.isdigit() else -1
-                        if current is not None and index == current:
-                            if kind == "P":
-                                results[current] = {"verdict": PASSED}
-                                if rest:
-                                    results[current]["value"] = _loads(rest).get("value")
-                                last_passed = current
-                            else:
-                                info = _loads(rest)
-                                results[current] = dict(info, verdict=_verdict_of(info))
-                            results[current]["duration_s"] = round(now - started, 6)
-                            current, expected, deadline = None, expected + 1, now + timeout
-                        elif 0 <= index < len(results) and results[index] is not None:
-                            results[index] = dict(TAMPERED, message="two reports for one test")
-                    elif kind == "D" and loaded and current is None:
-                        done = True
-                    elif kind == "X":
-                        raise RuntimeError("harness failed in the child: " + payload)
-            if done:  # the child has reported everything and is exiting: do not wait on pipes
-                self._kill(pid)
-                if status is None:
+                    self._message(line, nonce, st, out, req)
+                    if st["loaded"] and not test_clock:
+                        deadline, test_clock = st["started"] + timeout, True  # the test's own clock
+                if len(pending) > line_cap:  # a report no honest child sends: stop reading it
+                    st["abuse"] = "a report longer than the result cap"
+                    pending = b""
+                    if status is None:
+                        self._kill(pid)
+                        status = self._wait(pid)
+                if st["done"] and status is None:  # everything is reported: do not wait on pipes
+                    self._kill(pid)
                     status = self._wait(pid)
-                self._drain(open_fds, names, out, req)
-                open_fds = []
-                break
+        for fd in open_fds:
+            os.close(fd)
         if pidfd is not None:
             os.close(pidfd)
-        if status is None:
-            status = self._wait(pid)
-        # what did the child not finish?
-        if loaded and not done and last_passed is not None and killed_for is None:
-            # it stopped right after a pass was reported, before the harness could go on: only
-            # code that is not the harness (a thread, a forged report) gets there
-            results[last_passed] = dict(TAMPERED, message="the process exited right after a pass was reported")
-        if not loaded and program is None:
-            program = self._abnormal(status, killed_for, "while loading the program")
-        elif current is not None:
-            results[current] = self._abnormal(status, killed_for, "before the test finished")
-            return {"program": None, "next": current + 1}
-        if program is not None:
-            return {"program": program, "next": len(tests)}
-        nxt = next((i for i in range(start, len(tests)) if results[i] is None), len(tests))
-        if nxt < len(tests):  # the child stopped between tests (exited from a test's side effect)
-            results[nxt] = self._abnormal(status, killed_for, "before the test started")
-            nxt += 1
-        return {"program": None, "next": nxt}
+        return self._outcome(st, status, killed_for, test)
 
-    def _drain(self, fds, names, out, req):
-        """Read what the child wrote before it ended (its processes are gone, so EOF comes)."""
-        deadline = time.monotonic() + 1.0
-        for fd in fds:
-            if fd not in names:  # the report channel: nothing more to hear
-                os.close(fd)
-        fds = [fd for fd in fds if fd in names]
-        while fds and time.monotonic() < deadline:
-            ready, _, _ = select.select(fds, [], [], max(0.0, deadline - time.monotonic()))
-            for fd in ready:
-                data = os.read(fd, 65536)
-                if data:
-                    self._capture(out, names[fd], data, req)
-                else:
-                    fds.remove(fd)
-                    os.close(fd)
-        for fd in fds:
-            os.close(fd)
+    def _message(self, line, nonce, st, out, req):
+        tag, _, rest = line.decode("utf-8", "replace").partition(" ")
+        if tag != nonce:
+            return  # not the harness speaking
+        kind, _, payload = rest.partition(" ")
+        now = time.monotonic()
+        if kind == "X":
+            raise RuntimeError("harness failed in the child: " + payload[:MAX_TEXT])
+        if not st["loaded"]:
+            if kind == "L":
+                st["loaded"], st["started"] = True, now
+            elif kind == "E" and st["program"] is None:
+                info = _loads(payload)
+                st["program"] = dict(info, verdict=_verdict_of(info))
+            return
+        if st["done"]:
+            return
+        if kind in ("V", "N", "R"):
+            index, _, body = payload.partition(" ")
+            k = int(index) if index.isdigit() and len(index) < 9 else -1
+            if kind == "V":
+                out["values"] += len(body)
+                if out["values"] > req["values_total_bytes"]:
+                    kind, body = "N", _dumps(f"the task's values exceed {req['values_total_bytes']} bytes")
+            record = ({"value": body} if kind == "V" else {"non_data": _loads_text(body)} if kind == "N"
+                      else {"error": _loads(body)})
+            if st["calls"] and 0 <= k < len(st["calls"]):
+                if st["calls"][k] is None:
+                    st["calls"][k] = record
+            elif k == 0 and st["value"] is None:  # a code test's computed value
+                st["value"] = record
+        elif kind in ("P", "F") and st["code"] is None:
+            st["code"] = {"verdict": PASSED} if kind == "P" else dict(_loads(payload), verdict=FAILED)
+            if kind == "F":
+                st["code"]["verdict"] = _verdict_of(st["code"])
+        elif kind == "D":
+            st["done"], st["ended"] = True, now
+
+    def _outcome(self, st, status, killed_for, test):
+        if not st["loaded"]:
+            program = st["program"] or self._abnormal(status, killed_for, "while loading the program")
+            return {"program": program}
+        if test is None:
+            return {}
+        duration = round((st["ended"] or time.monotonic()) - st["started"], 6)
+        end = None
+        if not st["done"]:
+            end = self._abnormal(status, killed_for, "before the test finished")
+        if st["abuse"]:
+            end = {"verdict": FAILED, "type": "non_data_result", "message": st["abuse"]}
+        if test["kind"] == "calls":
+            result = {"calls": st["calls"], "duration_s": duration}
+            if st["code"] is not None:  # the setup failed
+                result["setup_error"] = st["code"]
+            if end is not None:
+                result["end"] = end
+            return {"test": result}
+        if end is not None:
+            if st["code"] is not None and st["code"]["verdict"] == PASSED and not st["abuse"]:
+                # it stopped right after a pass was reported, before the harness could go on: only
+                # code that is not the harness (a thread, a forged report) gets there
+                return {"test": dict(TAMPERED, message="the process ended right after a pass was reported")}
+            return {"test": dict(end, duration_s=duration)}
+        result = dict(st["code"] or {"verdict": FAILED, "type": "Harness", "message": "no verdict"})
+        result["duration_s"] = duration
+        if st["value"] is not None:
+            result.update(st["value"])
+        return {"test": result}
 
     @staticmethod
     def _abnormal(status, killed_for, when):
@@ -446,6 +595,8 @@ class Server:
             return {"verdict": TIMEOUT, "type": None, "message": f"time limit exceeded {when}"}
         if killed_for == OUTPUT:
             return {"verdict": OUTPUT, "type": None, "message": f"output limit exceeded {when}"}
+        if status is None:
+            return {"verdict": CRASHED, "type": None, "message": f"stopped {when}"}
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
@@ -494,7 +645,7 @@ class Server:
             return 0
 
     def _clean(self):
-        """No process and no file of a task survives it."""
+        """No process and no file of a task survives it; True if the scratch space stayed dirty."""
         if self.pid1:
             while True:
                 try:
@@ -505,73 +656,143 @@ class Server:
                     os.waitpid(-1, 0)
                 except ChildProcessError:
                     break
-        names = os.listdir(self.tmp)
         try:
+            names = os.listdir(self.tmp)
             if names == ["task"] and not os.listdir(os.path.join(self.tmp, "task")):
-                return  # nothing was written: keep the empty scratch directory for the next task
+                return False  # nothing was written: keep the empty scratch directory
         except OSError:  # the task took the permission away: remove it the hard way
             pass
-        for name in names:
-            path = os.path.join(self.tmp, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, onerror=_force_remove)
-            else:
-                try:
-                    os.remove(path)
-                except OSError:
-                    pass
+        return not remove_contents(self.tmp, time.monotonic() + 5.0)
 
 
-def _force_remove(func, path, _exc):
-    """rmtree's error handler: give the owner its permissions back, then try again."""
+def remove_contents(top, deadline):
+    """Empty directory `top` without recursion (trees of any depth, any permissions); False if
+    the deadline passed or something would not go (the host then replaces the slot)."""
     try:
-        os.chmod(os.path.dirname(path) or ".", 0o700)
-        os.chmod(path, 0o700)
-    except OSError:
-        return  # not ours to fix: leave it (the slot is recycled if /tmp fills up)
-    try:
-        if func in (os.rmdir, os.unlink, os.remove):
-            func(path)
-        elif os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, onerror=_force_remove)
+        os.chmod(top, 0o700)
     except OSError:
         pass
+    stack = [top]
+    while stack:
+        if time.monotonic() > deadline:
+            return False
+        path = stack[-1]
+        try:
+            entries = os.listdir(path)
+        except PermissionError:
+            try:
+                os.chmod(path, 0o700)
+                entries = os.listdir(path)
+            except OSError:
+                return False
+        except OSError:
+            return False
+        pushed = False
+        for name in entries:
+            child = os.path.join(path, name)
+            try:
+                mode = os.lstat(child).st_mode
+            except OSError:
+                continue
+            if stat.S_ISDIR(mode):
+                try:
+                    os.rmdir(child)
+                except OSError:
+                    try:
+                        os.chmod(child, 0o700)
+                    except OSError:
+                        return False
+                    stack.append(child)
+                    pushed = True
+                    break
+            else:
+                try:
+                    os.unlink(child)
+                except OSError:
+                    return False
+        if not pushed:
+            stack.pop()
+            if path != top:
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    return False
+    return True
 
 
 def _loads(payload):
     try:
         info = json.loads(payload)
-        return info if isinstance(info, dict) else {"type": "Harness", "message": payload[:200]}
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"type": "Harness", "message": "unreadable report: " + payload[:200]}
+    if not isinstance(info, dict):
+        return {"type": "Harness", "message": payload[:200]}
+    out = {"type": info.get("type"), "message": info.get("message"), "where": info.get("where"),
+           "line": info.get("line")}
+    out["type"] = out["type"][:MAX_NAME] if isinstance(out["type"], str) else None
+    out["message"] = out["message"][:MAX_TEXT] if isinstance(out["message"], str) else None
+    out["where"] = out["where"] if out["where"] in ("program", "test") else None
+    out["line"] = out["line"] if type(out["line"]) is int else None
+    return out
+
+
+def _loads_text(payload):
+    try:
+        text = json.loads(payload)
+    except (ValueError, RecursionError):
+        return "unreadable"
+    return text[:MAX_TEXT] if isinstance(text, str) else "unreadable"
 
 
 def _verdict_of(info):
     return MEMORY if info.get("type") == "MemoryError" else FAILED
 
 
+def _not_dumpable():
+    """Tasks are the server's own uid: without this they could open /proc/1/fd and /proc/1/mem."""
+    global _PRCTL
+    try:
+        import ctypes
+
+        _PRCTL = prctl = ctypes.CDLL(None).prctl
+        prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+        return prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE: 0
+    except (OSError, AttributeError, ImportError):
+        return -1
+
+
 def main():
     preload = json.loads(sys.argv[1]) if len(sys.argv) > 1 else []
     sys.path.extend(json.loads(sys.argv[2]) if len(sys.argv) > 2 else [])  # third-party packages
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # no handler: tasks cannot signal PID 1
     for name in preload:  # warm imports, shared by every forked child
         try:
             __import__(name)
         except Exception:
             pass
+    dumpable = _not_dumpable()
     server = Server(pid1=os.getpid() == 1)
     gc.freeze()  # what is loaded now is shared by every fork: keep the collector off its pages
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    stdout.write((json.dumps({"ready": True, "python": sys.version, "pid1": server.pid1}) + "\n").encode())
+    stdout.write((json.dumps({"ready": True, "python": sys.version, "pid1": server.pid1,
+                              "dumpable": dumpable}) + "\n").encode())
     stdout.flush()
     for line in stdin:
-        req = json.loads(line)
         try:
+            req = json.loads(line)
+            rid = req.get("id")
+        except ValueError:
+            req, rid = None, None
+        try:
+            if req is None:
+                raise ValueError("unreadable request")
             result = server.run_task(req)
         except Exception as e:  # an infrastructure fault, never a verdict on the program
             result = {"verdict": "sandbox_error", "tests": [], "program_error": None,
-                      "message": f"{type(e).__name__}: {e}", "stdout": "", "stderr": "",
-                      "stdout_truncated": False, "stderr_truncated": False, "duration_s": 0.0}
-        result["id"] = req.get("id")
+                      "message": f"{type(e).__name__}: {e}"[:MAX_TEXT], "stdout": "", "stderr": "",
+                      "stdout_truncated": False, "stderr_truncated": False, "duration_s": 0.0,
+                      "dirty": True}
+        result["id"] = rid
         stdout.write((json.dumps(result) + "\n").encode())
         stdout.flush()
 

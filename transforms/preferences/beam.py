@@ -14,6 +14,7 @@ from transforms.llm.parse import parse_choice, parse_python_block
 from transforms.llm.prompts import PromptTemplate
 from transforms.preferences.core import (
     LabelParams,
+    NotLabelled,
     PairParams,
     first_failure,
     label_rows,
@@ -35,8 +36,8 @@ class LabelFn(PooledFn):
         extra = {r["problem_id"]: r.pop("_llm_candidates", []) for r in rows}
         out = []
         for row, labelled in zip(rows, label_rows(rows, extra, self.params, self.pool.run_many), strict=True):
-            if isinstance(labelled, Exception):
-                out.append(Reject(str(labelled), "the problem has no test suite"))
+            if isinstance(labelled, NotLabelled):
+                out.append(Reject(labelled.reason, labelled.detail))
                 continue
             for lab in labelled:
                 digest = hashlib.sha256(lab["completion"].encode()).hexdigest()[:16]
@@ -109,6 +110,7 @@ class PairFn:
                 "rejected_pass_ratio": r["pass_ratio"],
                 "rejected_verdict": first_failure(r["verdicts"]) if r["pass_ratio"] < 1 else r["verdict"],
                 "chosen_origin": c["origin"],
+                "trust": "isolated" if c.get("trust") == r.get("trust") == "isolated" else "in_process",
                 "rejected_origin": r["origin"],
                 "problem_id": problem_id,
             }

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from transforms.execution.sandbox import ExecResult, Task
 from transforms.testgen.mutants import mutants as make_mutants
+from transforms.testgen.suite import trust_of
 
 RULES = ("plum", "acecoder")
 FORMATS = ("standard", "conversational")
@@ -31,6 +32,7 @@ class LabelParams:
     batch_size: int = 8
     llm_samples: int = 0  # when an llm is configured: requests per problem (each with llm.n choices)
     budget_s: float = 10.0  # wall-clock budget per candidate (tests past it count as not passed)
+    require_isolated: bool = False  # reject problems whose suite has a test that runs as code
 
     def __post_init__(self):
         if self.max_candidates < 1 or self.batch_size < 1 or self.llm_samples < 0:
@@ -45,6 +47,7 @@ class PairParams:
     seed: int = 0
     min_chosen_ratio: float = 0.8  # acecoder
     min_gap: float = 0.4  # acecoder
+    require_isolated: bool = False  # pair only candidates whose every verdict was judged on the host
 
     def __post_init__(self):
         if self.rule not in RULES:
@@ -93,7 +96,12 @@ def label_rows(rows: list[dict], extra: dict[str, list[tuple[str, str]]], params
     per_row: list[list[tuple[str, str]] | Exception] = []
     for i, row in enumerate(rows):
         if not row.get("tests"):
-            per_row.append(ValueError("no_valid_tests"))
+            per_row.append(NotLabelled("no_valid_tests", "the problem has no test suite"))
+            continue
+        in_process = [t["assert_src"] for t in row["tests"] if (t.get("trust") or trust_of(t["assert_src"])) != "isolated"]
+        if params.require_isolated and in_process:
+            per_row.append(NotLabelled("not_isolated", f"{len(in_process)} of {len(row['tests'])} tests run as code "
+                                                       f"(verdicts a program could forge), e.g. {in_process[0][:300]!r}"))
             continue
         cands = candidates(row, extra.get(row["problem_id"], []), params)
         per_row.append(cands)
@@ -125,13 +133,22 @@ def label_rows(rows: list[dict], extra: dict[str, list[tuple[str, str]]], params
                 "verdict": r.verdict,
                 "label": r.verdict == "passed",
                 "n_tests": len(row["tests"]),
+                "trust": "isolated" if r.tests and r.isolated else "in_process",
             })
         out.append(labelled)
     return out
 
 
+class NotLabelled(Exception):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
 def pairs(labels: list[dict], params: PairParams) -> list[tuple[dict, dict]]:
     """Chosen/rejected pairs of one prompt, by the configured rule, at most max_pairs_per_prompt."""
+    if params.require_isolated:
+        labels = [c for c in labels if c.get("trust", "isolated") == "isolated"]
     if params.rule == "plum":
         chosen = [c for c in labels if c["label"]]
         rejected = [c for c in labels if not c["label"]]

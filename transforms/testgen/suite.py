@@ -17,19 +17,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from transforms.execution.sandbox import ExecResult, Task
+from transforms.execution import asserts, values
+from transforms.execution.sandbox import ExecResult, Probe, Task
 from transforms.testgen.inputs import call_source, grow_inputs, seed_inputs
 from transforms.testgen.mutants import mutants as make_mutants
-
-CLOSE_HELPER = ("def _close(a, b):\n"
-                "    if isinstance(a, float) or isinstance(b, float):\n"
-                "        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and "
-                "abs(a - b) <= max(1e-6 * max(abs(a), abs(b)), 1e-9)\n"
-                "    if isinstance(a, (list, tuple)) and type(a) is type(b):\n"
-                "        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))\n"
-                "    if isinstance(a, dict) and isinstance(b, dict):\n"
-                "        return a.keys() == b.keys() and all(_close(v, b[k]) for k, v in a.items())\n"
-                "    return a == b\n")
 
 
 @dataclass(frozen=True)
@@ -79,31 +70,28 @@ def runnable_tests(tests: list[str], tests_kind: str, entry_point: str) -> list[
 
 
 def assert_source(entry_point: str, args: tuple, expected) -> str:
+    """A generated test: judged on the host (`asserts.split` reads both shapes), and runnable
+    on its own. Floats compare with the one tolerance rule (`values.close`)."""
     call = call_source(entry_point, args)
-    if _has_float(expected):
-        return CLOSE_HELPER + f"assert _close({call}, {expected!r})"
+    if values.has_float(expected):
+        return values.CLOSE_HELPER + f"assert _close({call}, {expected!r})"
     return f"assert {call} == {expected!r}"
 
 
-def _has_float(v) -> bool:
-    if isinstance(v, float):
-        return True
-    if isinstance(v, (list, tuple, set, frozenset)):
-        return any(_has_float(x) for x in v)
-    if isinstance(v, dict):
-        return any(_has_float(x) for x in v.values())
-    return False
+def trust_of(assert_src: str) -> str:
+    """`isolated` when the host judges the test, `in_process` when it has to run as code."""
+    return "isolated" if asserts.split(assert_src) is not None else "in_process"
 
 
-def _literal(value_repr: str | None):
-    """The reference's output as a literal, or raise ValueError."""
-    if value_repr is None:
-        raise ValueError("no value")
-    value = ast.literal_eval(value_repr)  # never eval: the repr came out of the sandbox
-    if repr(value) != value_repr and not _has_float(value):
-        raise ValueError("does not round-trip")
-    if _has_float(value) and any(x in value_repr for x in ("nan", "inf")):
+def _literal(result: ExecResult, index: int):
+    """The reference's output (decoded strictly on the host) if it can be written as a literal
+    that reads back equal, or raise ValueError."""
+    value = result.value(index)
+    if not values.is_finite(value):
         raise ValueError("not finite")
+    text = repr(value)
+    if ast.literal_eval(text) != value or type(ast.literal_eval(text)) is not type(value):
+        raise ValueError("does not round-trip")
     return value
 
 
@@ -146,7 +134,7 @@ def build_suites(problems: list[Problem], run: Callable[[list[Task]], list[ExecR
     ref_tasks = []
     for w in live:
         p = w.problem
-        value_tests = [f"__codekiln_value__ = {call_source(p.entry_point, a)}" for a in w.inputs]
+        value_tests = [Probe(call_source(p.entry_point, a)) for a in w.inputs]
         # its own tests first: a slow generated input must not crowd them out
         ref_tasks.append(Task(p.reference, p.original_tests + p.llm_asserts + value_tests,
                               timeout_s=params.max_timeout_s, max_timeouts=3, budget_s=params.reference_budget_s))
@@ -200,10 +188,11 @@ def _reference_outputs(w: _Work, result: ExecResult, params: TestgenParams) -> N
     w.reference_time_s = round(sum(times), 6)
     slowest = max(times, default=0.0)
     w.timeout_s = round(min(params.max_timeout_s, max(params.min_timeout_s, params.timeout_factor * slowest)), 3)
-    w.originals = [{"input": None, "expected": None, "assert_src": src, "origin": "original"}
-                   for src in p.original_tests]
+    w.originals = [{"input": None, "expected": None, "assert_src": src, "origin": "original",
+                    "trust": trust_of(src)} for src in p.original_tests]
     seen = set()
-    for args, origin, r in zip(w.inputs, w.origins, value_results, strict=True):
+    n_before = n_orig + n_llm
+    for j, (args, origin, r) in enumerate(zip(w.inputs, w.origins, value_results, strict=True)):
         if r["verdict"] != "passed":
             w.dropped["reference_skipped" if r.get("skipped") else "reference_" + r["verdict"]] += 1
             continue
@@ -211,7 +200,7 @@ def _reference_outputs(w: _Work, result: ExecResult, params: TestgenParams) -> N
             w.dropped["reference_slow"] += 1  # a heavy input would make every candidate slow
             continue
         try:
-            expected = _literal(r.get("value"))
+            expected = _literal(result, n_before + j)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             w.dropped["not_a_literal"] += 1
             continue
@@ -219,11 +208,13 @@ def _reference_outputs(w: _Work, result: ExecResult, params: TestgenParams) -> N
         if src in seen:
             continue
         seen.add(src)
-        w.tests.append({"input": repr(args), "expected": repr(expected), "assert_src": src, "origin": origin})
+        w.tests.append({"input": repr(args), "expected": repr(expected), "assert_src": src, "origin": origin,
+                        "trust": trust_of(src)})
     for src, r in zip(p.llm_asserts, llm_results, strict=True):
         if r["verdict"] == "passed" and src not in seen:  # kept only if the reference passes it
             seen.add(src)
-            w.tests.append({"input": None, "expected": None, "assert_src": src, "origin": "llm"})
+            w.tests.append({"input": None, "expected": None, "assert_src": src, "origin": "llm",
+                            "trust": trust_of(src)})
         elif r["verdict"] != "passed":
             w.dropped["llm_assert_fails_reference"] += 1
     if not w.tests and not w.originals:

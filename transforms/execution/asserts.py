@@ -1,0 +1,359 @@
+"""Data tests: asserts whose comparison the host does, so no program can forge their verdict.
+
+`split(src)` reads a test statically. When every statement of it is an assert (at module level,
+or inside a `check(candidate)` function that the test then calls, as HumanEval writes them),
+plus imports, literal constants and docstrings, each assert is split in two:
+
+- the *calls*: every call of a function the host does not know (`candidate(...)`, the entry
+  point, a program's class) with its arguments, as source the sandbox evaluates. That is all the
+  untrusted process sees: the expected values stay here.
+- the *judgement*: the rest of the assert (`==`, `!=`, `is`, `abs(x - v) < eps`,
+  `math.isclose`, `not`, `len`, `sorted`, ...), evaluated by `judge` on the host over the
+  decoded values, with Python's semantics for plain data.
+
+Any other test (loops, helper variables, prints) is not split: it runs in the sandbox as code,
+and its verdict is marked `in_process`.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import math
+import operator
+import warnings
+from dataclasses import dataclass
+
+from transforms.execution import values
+
+# Functions the host evaluates itself (over decoded plain data): pure, bounded.
+HOST_FUNCTIONS = {f.__name__: f for f in (
+    abs, all, any, bool, complex, dict, float, frozenset, int, isinstance, len, list, max, min,
+    round, set, sorted, str, sum, tuple, type, bytes, reversed)}
+HOST_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "tuple": tuple,
+              "dict": dict, "set": set, "frozenset": frozenset, "complex": complex, "bytes": bytes}
+MATH_FUNCTIONS = {n: getattr(math, n) for n in (
+    "isclose", "fabs", "isnan", "isinf", "isfinite", "sqrt", "floor", "ceil", "trunc", "log", "log2",
+    "log10", "exp", "sin", "cos", "tan", "atan", "atan2", "hypot", "degrees", "radians", "gcd")}
+MATH_CONSTANTS = {n: getattr(math, n) for n in ("pi", "e", "tau", "inf", "nan")}
+KNOWN_HELPERS = {"_close": (values.CLOSE_HELPER, values.close)}  # name -> (exact source, host fn)
+MAX_SEQUENCE = 10_000_000  # items a host-side `*` may build
+MAX_POW_BITS = 100_000
+
+BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+          ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+          ast.Pow: operator.pow, ast.BitAnd: operator.and_, ast.BitOr: operator.or_,
+          ast.BitXor: operator.xor, ast.LShift: operator.lshift, ast.RShift: operator.rshift}
+UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_, ast.Invert: operator.invert}
+COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+           ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,
+           ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
+
+
+class NotData(Exception):
+    """This test cannot be judged on the host: it runs as code."""
+
+
+@dataclass(frozen=True)
+class Assert:
+    expr: ast.expr  # the judgement, with sandbox calls replaced by `__call_K` names
+    source: str  # the assert as written (the failure message)
+
+
+@dataclass(frozen=True)
+class DataTest:
+    setup: str  # imports the calls need (run in the sandbox before them)
+    calls: tuple[str, ...]  # expressions the sandbox evaluates, in order
+    asserts: tuple[Assert, ...]
+
+
+class CallFailed(Exception):
+    """A value the judgement needs is missing: the call raised, was not data, or never ran."""
+
+    def __init__(self, record: dict):
+        super().__init__(record.get("message") or record.get("type") or "call failed")
+        self.record = record
+
+
+@functools.lru_cache(maxsize=8192)
+def split(src: str) -> DataTest | None:
+    """The test as a data test, or None when it has to run as code."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(src)
+        return _Splitter(src).module(tree)
+    except (NotData, SyntaxError, ValueError, RecursionError, MemoryError, TypeError):
+        return None
+
+
+class _Splitter:
+    def __init__(self, src: str):
+        self.src = src
+        self.setup: list[str] = []
+        self.imported: set[str] = set()
+        self.constants: dict[str, ast.expr] = {}
+        self.helpers: dict[str, object] = {}
+        self.calls: list[str] = []
+        self.asserts: list[Assert] = []
+
+    def module(self, tree: ast.Module) -> DataTest | None:
+        checks: dict[str, ast.FunctionDef] = {}
+        for stmt in tree.body:
+            if self._common(stmt):
+                continue
+            if isinstance(stmt, ast.FunctionDef) and stmt.name in KNOWN_HELPERS:
+                source, fn = KNOWN_HELPERS[stmt.name]
+                if ast.dump(stmt) != ast.dump(ast.parse(source).body[0]):
+                    raise NotData(f"{stmt.name} is not the known helper")
+                self.helpers[stmt.name] = fn
+            elif isinstance(stmt, ast.FunctionDef) and self._is_check(stmt):
+                checks[stmt.name] = stmt
+            elif isinstance(stmt, ast.Assert):
+                self._assert(stmt, {})
+            elif (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+                  and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id in checks
+                  and len(stmt.value.args) == 1 and not stmt.value.keywords
+                  and isinstance(stmt.value.args[0], ast.Name)):
+                fn = checks[stmt.value.func.id]
+                subst = {fn.args.args[0].arg: stmt.value.args[0].id}
+                for inner in fn.body:
+                    if not self._common(inner, local=True):
+                        self._assert(inner, subst)
+            else:
+                raise NotData(type(stmt).__name__)
+        if not self.asserts:
+            return None
+        return DataTest("\n".join(self.setup), tuple(self.calls), tuple(self.asserts))
+
+    def _common(self, stmt: ast.stmt, local: bool = False) -> bool:
+        """Imports, docstrings, `pass` and (module level) literal constants."""
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            self.setup.append(ast.unparse(stmt))
+            for alias in stmt.names:
+                if alias.name == "*":
+                    raise NotData("star import")
+                self.imported.add((alias.asname or alias.name).split(".")[0])
+            return True
+        if isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
+            return True
+        if (not local and isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)):
+            try:
+                ast.literal_eval(stmt.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                raise NotData("a computed constant") from None
+            self.constants[stmt.targets[0].id] = stmt.value
+            return True
+        return False
+
+    @staticmethod
+    def _is_check(fn: ast.FunctionDef) -> bool:
+        a = fn.args
+        return (not fn.decorator_list and len(a.args) == 1 and not a.vararg and not a.kwarg
+                and not a.kwonlyargs and not a.posonlyargs and not a.defaults)
+
+    def _assert(self, stmt: ast.stmt, subst: dict[str, str]) -> None:
+        if not isinstance(stmt, ast.Assert):
+            raise NotData(type(stmt).__name__)
+        expr = self._lift(stmt.test, subst)
+        source = ast.get_source_segment(self.src, stmt) or ast.unparse(stmt)
+        self.asserts.append(Assert(ast.fix_missing_locations(ast.Expression(expr)).body, source[:500]))
+
+    def _lift(self, node: ast.expr, subst: dict[str, str]) -> ast.expr:
+        """The judgement part of `node`; sandbox calls become `__call_K` names."""
+        if isinstance(node, ast.Constant):
+            return node
+        if isinstance(node, ast.Name):
+            if node.id in self.constants:
+                return self.constants[node.id]
+            if node.id in HOST_TYPES or node.id in self.helpers:
+                return node
+            raise NotData(f"name {node.id}")
+        if isinstance(node, ast.Attribute):
+            if (isinstance(node.value, ast.Name) and node.value.id == "math" and "math" in self.imported
+                    and node.attr in MATH_CONSTANTS):
+                return node
+            raise NotData("attribute")
+        if isinstance(node, ast.Call):
+            if self._host_function(node.func):
+                return ast.Call(node.func, [self._lift(a, subst) for a in node.args],
+                                [ast.keyword(k.arg, self._lift(k.value, subst)) for k in node.keywords])
+            return self._sandbox_call(node, subst)
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            if any(isinstance(e, ast.Starred) for e in node.elts):
+                raise NotData("starred")
+            return type(node)([self._lift(e, subst) for e in node.elts], ast.Load()) \
+                if not isinstance(node, ast.Set) else ast.Set([self._lift(e, subst) for e in node.elts])
+        if isinstance(node, ast.Dict):
+            if any(k is None for k in node.keys):
+                raise NotData("dict unpacking")
+            return ast.Dict([self._lift(k, subst) for k in node.keys], [self._lift(v, subst) for v in node.values])
+        if isinstance(node, ast.BinOp) and type(node.op) in BINOPS:
+            return ast.BinOp(self._lift(node.left, subst), node.op, self._lift(node.right, subst))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in UNARY:
+            return ast.UnaryOp(node.op, self._lift(node.operand, subst))
+        if isinstance(node, ast.BoolOp):
+            return ast.BoolOp(node.op, [self._lift(v, subst) for v in node.values])
+        if isinstance(node, ast.Compare):
+            return ast.Compare(self._lift(node.left, subst), node.ops, [self._lift(c, subst) for c in node.comparators])
+        if isinstance(node, ast.IfExp):
+            return ast.IfExp(self._lift(node.test, subst), self._lift(node.body, subst), self._lift(node.orelse, subst))
+        if isinstance(node, ast.Subscript):
+            return ast.Subscript(self._lift(node.value, subst), self._lift(node.slice, subst), ast.Load())
+        if isinstance(node, ast.Slice):
+            return ast.Slice(*(None if p is None else self._lift(p, subst) for p in (node.lower, node.upper, node.step)))
+        raise NotData(type(node).__name__)
+
+    def _host_function(self, func: ast.expr) -> bool:
+        if isinstance(func, ast.Name):
+            return func.id in HOST_FUNCTIONS or func.id in self.helpers
+        return (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "math"
+                and "math" in self.imported and func.attr in MATH_FUNCTIONS)
+
+    def _sandbox_call(self, node: ast.Call, subst: dict[str, str]) -> ast.Name:
+        call = _Rename(subst, self.constants).visit(_copy(node))
+        for sub in ast.walk(call):
+            if isinstance(sub, (ast.Lambda, ast.NamedExpr, ast.Yield, ast.YieldFrom, ast.Await)):
+                raise NotData("a call argument that is not an expression of inputs")
+        self.calls.append(ast.unparse(call))
+        return ast.Name(f"__call_{len(self.calls) - 1}", ast.Load())
+
+
+class _Rename(ast.NodeTransformer):
+    """A check function's parameter -> the function it is called with; constants inlined."""
+
+    def __init__(self, subst: dict[str, str], constants: dict[str, ast.expr]):
+        self.subst, self.constants = subst, constants
+
+    def visit_Name(self, node):
+        if node.id in self.subst:
+            return ast.copy_location(ast.Name(self.subst[node.id], node.ctx), node)
+        if node.id in self.constants:
+            return _copy(self.constants[node.id])
+        return node
+
+
+def _copy(node):
+    return ast.parse(ast.unparse(node), mode="eval").body
+
+
+# ------------------------------------------------------------------------------------------
+# judging on the host
+
+
+def judge(test: DataTest, records: list[dict | None], end: dict | None) -> dict:
+    """The verdict of a data test from what the sandbox returned for its calls.
+
+    `records[k]` is {"value": wire text} | {"error": info} | {"non_data": why} | None (not run);
+    `end` is how the test's process ended when it did not finish (timeout, crash, ...).
+    """
+    cache: dict[int, object] = {}
+
+    def value_of(k: int):
+        if k in cache:
+            return cache[k]
+        rec = records[k] if k < len(records) else None
+        if rec is None:
+            raise CallFailed(end or {"verdict": "failed", "type": "Harness", "message": "the call was not run"})
+        if "error" in rec:
+            info = rec["error"]
+            raise CallFailed(dict(info, verdict="memory_exceeded" if info.get("type") == "MemoryError" else "failed"))
+        if "non_data" in rec:
+            raise CallFailed({"verdict": "failed", "type": "non_data_result", "message": rec["non_data"]})
+        try:
+            cache[k] = values.decode(rec.get("value"))
+        except values.NonData as e:
+            raise CallFailed({"verdict": "failed", "type": "non_data_result", "message": str(e)}) from None
+        return cache[k]
+
+    for a in test.asserts:
+        try:
+            ok = bool(_eval(a.expr, value_of))
+        except CallFailed as e:
+            return dict(e.record, trust="isolated")
+        except Exception as e:  # noqa: BLE001 - the judgement raised, as the assert would have
+            return {"verdict": "failed", "type": type(e).__name__, "message": str(e)[:2000],
+                    "where": "test", "trust": "isolated"}
+        if not ok:
+            return {"verdict": "failed", "type": "AssertionError", "message": a.source, "where": "test",
+                    "trust": "isolated"}
+    if end is not None:  # every assert held, but the process did not end well (e.g. it hung after)
+        return dict(end, trust="isolated")
+    return {"verdict": "passed", "trust": "isolated"}
+
+
+class HostLimit(ArithmeticError):
+    """A host-side operation would be too large to compute."""
+
+
+def _eval(node: ast.expr, value_of):
+    ev = functools.partial(_eval, value_of=value_of)
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id.startswith("__call_"):
+            return value_of(int(node.id[7:]))
+        if node.id in HOST_TYPES:
+            return HOST_TYPES[node.id]
+        return KNOWN_HELPERS[node.id][1]
+    if isinstance(node, ast.Attribute):
+        return MATH_CONSTANTS[node.attr]
+    if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Attribute):
+            fn = MATH_FUNCTIONS[node.func.attr]
+        else:
+            fn = HOST_FUNCTIONS.get(node.func.id) or KNOWN_HELPERS[node.func.id][1]
+        result = fn(*[ev(a) for a in node.args], **{k.arg: ev(k.value) for k in node.keywords})
+        return list(result) if fn is reversed else result
+    if isinstance(node, ast.Tuple):
+        return tuple(ev(e) for e in node.elts)
+    if isinstance(node, ast.List):
+        return [ev(e) for e in node.elts]
+    if isinstance(node, ast.Set):
+        return {ev(e) for e in node.elts}
+    if isinstance(node, ast.Dict):
+        return {ev(k): ev(v) for k, v in zip(node.keys, node.values, strict=True)}
+    if isinstance(node, ast.BinOp):
+        left, right = ev(node.left), ev(node.right)
+        _guard(node.op, left, right)
+        return BINOPS[type(node.op)](left, right)
+    if isinstance(node, ast.UnaryOp):
+        return UNARY[type(node.op)](ev(node.operand))
+    if isinstance(node, ast.BoolOp):
+        result = None
+        for v in node.values:
+            result = ev(v)
+            if isinstance(node.op, ast.And) and not result:
+                return result
+            if isinstance(node.op, ast.Or) and result:
+                return result
+        return result
+    if isinstance(node, ast.Compare):
+        left = ev(node.left)
+        for op, comp in zip(node.ops, node.comparators, strict=True):
+            right = ev(comp)
+            if not COMPARE[type(op)](left, right):
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.IfExp):
+        return ev(node.body) if ev(node.test) else ev(node.orelse)
+    if isinstance(node, ast.Subscript):
+        return ev(node.value)[ev(node.slice)]
+    if isinstance(node, ast.Slice):
+        return slice(*(None if p is None else ev(p) for p in (node.lower, node.upper, node.step)))
+    raise NotData(type(node).__name__)
+
+
+def _guard(op: ast.operator, left, right) -> None:
+    """Host-side arithmetic must not be a way to exhaust the host."""
+    if isinstance(op, ast.Mult):
+        for seq, n in ((left, right), (right, left)):
+            if isinstance(seq, (str, bytes, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_SEQUENCE:
+                raise HostLimit("a repetition too large to build")
+    elif isinstance(op, ast.Pow) and isinstance(left, int) and isinstance(right, int):
+        if right > 0 and abs(left) > 1 and right * max(abs(left).bit_length(), 1) > MAX_POW_BITS:
+            raise HostLimit("a power too large to compute")
+    elif isinstance(op, ast.LShift) and isinstance(right, int) and right > MAX_POW_BITS:
+        raise HostLimit("a shift too large to compute")
