@@ -29,7 +29,7 @@ from transforms.execution import values
 # Functions the host evaluates itself (over decoded plain data): pure, bounded.
 HOST_FUNCTIONS = {f.__name__: f for f in (
     abs, all, any, bool, complex, dict, float, frozenset, int, isinstance, len, list, max, min,
-    round, set, sorted, str, sum, tuple, type, bytes, reversed)}
+    round, set, sorted, str, sum, tuple, type, bytes)}
 HOST_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "tuple": tuple,
               "dict": dict, "set": set, "frozenset": frozenset, "complex": complex, "bytes": bytes}
 MATH_FUNCTIONS = {n: getattr(math, n) for n in (
@@ -45,10 +45,6 @@ BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
           ast.Pow: operator.pow, ast.BitAnd: operator.and_, ast.BitOr: operator.or_,
           ast.BitXor: operator.xor, ast.LShift: operator.lshift, ast.RShift: operator.rshift}
 UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_, ast.Invert: operator.invert}
-COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-           ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,
-           ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
-
 
 class NotData(Exception):
     """This test cannot be judged on the host: it runs as code."""
@@ -58,6 +54,7 @@ class NotData(Exception):
 class Assert:
     expr: ast.expr  # the judgement, with sandbox calls replaced by `__call_K` names
     source: str  # the assert as written (the failure message)
+    code: object = None  # `expr` compiled, with `*`, `**` and `<<` through the host's guards
 
 
 @dataclass(frozen=True)
@@ -89,7 +86,7 @@ def split(src: str) -> DataTest | None:
 
 class _Splitter:
     def __init__(self, src: str):
-        self.src = src
+        self.lines = src.splitlines()
         self.setup: list[str] = []
         self.imported: set[str] = set()
         self.constants: dict[str, ast.expr] = {}
@@ -157,8 +154,9 @@ class _Splitter:
         if not isinstance(stmt, ast.Assert):
             raise NotData(type(stmt).__name__)
         expr = self._lift(stmt.test, subst)
-        source = ast.get_source_segment(self.src, stmt) or ast.unparse(stmt)
-        self.asserts.append(Assert(ast.fix_missing_locations(ast.Expression(expr)).body, source[:500]))
+        source = "\n".join(self.lines[stmt.lineno - 1:stmt.end_lineno]).strip() or ast.unparse(stmt)
+        tree = ast.fix_missing_locations(ast.Expression(_Guarded().visit(_copy(expr))))
+        self.asserts.append(Assert(expr, source[:500], compile(tree, "<judgement>", "eval")))
 
     def _lift(self, node: ast.expr, subst: dict[str, str]) -> ast.expr:
         """The judgement part of `node`; sandbox calls become `__call_K` names."""
@@ -238,6 +236,19 @@ def _copy(node):
     return ast.parse(ast.unparse(node), mode="eval").body
 
 
+class _Guarded(ast.NodeTransformer):
+    """`a * b`, `a ** b`, `a << b` -> calls of the guarded host operations."""
+
+    NAMES = {ast.Mult: "__mul__", ast.Pow: "__pow__", ast.LShift: "__lshift__"}
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        name = self.NAMES.get(type(node.op))
+        if name is None:
+            return node
+        return ast.copy_location(ast.Call(ast.Name(name, ast.Load()), [node.left, node.right], []), node)
+
+
 # ------------------------------------------------------------------------------------------
 # judging on the host
 
@@ -248,28 +259,10 @@ def judge(test: DataTest, records: list[dict | None], end: dict | None) -> dict:
     `records[k]` is {"value": wire text} | {"error": info} | {"non_data": why} | None (not run);
     `end` is how the test's process ended when it did not finish (timeout, crash, ...).
     """
-    cache: dict[int, object] = {}
-
-    def value_of(k: int):
-        if k in cache:
-            return cache[k]
-        rec = records[k] if k < len(records) else None
-        if rec is None:
-            raise CallFailed(end or {"verdict": "failed", "type": "Harness", "message": "the call was not run"})
-        if "error" in rec:
-            info = rec["error"]
-            raise CallFailed(dict(info, verdict="memory_exceeded" if info.get("type") == "MemoryError" else "failed"))
-        if "non_data" in rec:
-            raise CallFailed({"verdict": "failed", "type": "non_data_result", "message": rec["non_data"]})
-        try:
-            cache[k] = values.decode(rec.get("value"))
-        except values.NonData as e:
-            raise CallFailed({"verdict": "failed", "type": "non_data_result", "message": str(e)}) from None
-        return cache[k]
-
+    scope = _Values(records, end)
     for a in test.asserts:
         try:
-            ok = bool(_eval(a.expr, value_of))
+            ok = bool(eval(a.code, {"__builtins__": {}}, scope))  # noqa: S307 - a whitelisted judgement
         except CallFailed as e:
             return dict(e.record, trust="isolated")
         except Exception as e:  # noqa: BLE001 - the judgement raised, as the assert would have
@@ -283,67 +276,35 @@ def judge(test: DataTest, records: list[dict | None], end: dict | None) -> dict:
     return {"verdict": "passed", "trust": "isolated"}
 
 
+class _Values(dict):
+    """The judgement's names: host functions and types, and the calls' values, decoded on first use."""
+
+    def __init__(self, records, end):
+        super().__init__(HOST_NAMES)
+        self.records, self.end = records, end
+
+    def __missing__(self, name: str):
+        if not name.startswith("__call_"):
+            raise NameError(name)
+        k = int(name[7:])
+        rec = self.records[k] if k < len(self.records) else None
+        if rec is None:
+            raise CallFailed(self.end or {"verdict": "failed", "type": "Harness", "message": "the call was not run"})
+        if "error" in rec:
+            info = rec["error"]
+            raise CallFailed(dict(info, verdict="memory_exceeded" if info.get("type") == "MemoryError" else "failed"))
+        if "non_data" in rec:
+            raise CallFailed({"verdict": "failed", "type": "non_data_result", "message": rec["non_data"]})
+        try:
+            value = values.decode(rec.get("value"))
+        except values.NonData as e:
+            raise CallFailed({"verdict": "failed", "type": "non_data_result", "message": str(e)}) from None
+        self[name] = value
+        return value
+
+
 class HostLimit(ArithmeticError):
     """A host-side operation would be too large to compute."""
-
-
-def _eval(node: ast.expr, value_of):
-    ev = functools.partial(_eval, value_of=value_of)
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.Name):
-        if node.id.startswith("__call_"):
-            return value_of(int(node.id[7:]))
-        if node.id in HOST_TYPES:
-            return HOST_TYPES[node.id]
-        return KNOWN_HELPERS[node.id][1]
-    if isinstance(node, ast.Attribute):
-        return MATH_CONSTANTS[node.attr]
-    if isinstance(node, ast.Call):
-        if isinstance(node.func, ast.Attribute):
-            fn = MATH_FUNCTIONS[node.func.attr]
-        else:
-            fn = HOST_FUNCTIONS.get(node.func.id) or KNOWN_HELPERS[node.func.id][1]
-        result = fn(*[ev(a) for a in node.args], **{k.arg: ev(k.value) for k in node.keywords})
-        return list(result) if fn is reversed else result
-    if isinstance(node, ast.Tuple):
-        return tuple(ev(e) for e in node.elts)
-    if isinstance(node, ast.List):
-        return [ev(e) for e in node.elts]
-    if isinstance(node, ast.Set):
-        return {ev(e) for e in node.elts}
-    if isinstance(node, ast.Dict):
-        return {ev(k): ev(v) for k, v in zip(node.keys, node.values, strict=True)}
-    if isinstance(node, ast.BinOp):
-        left, right = ev(node.left), ev(node.right)
-        _guard(node.op, left, right)
-        return BINOPS[type(node.op)](left, right)
-    if isinstance(node, ast.UnaryOp):
-        return UNARY[type(node.op)](ev(node.operand))
-    if isinstance(node, ast.BoolOp):
-        result = None
-        for v in node.values:
-            result = ev(v)
-            if isinstance(node.op, ast.And) and not result:
-                return result
-            if isinstance(node.op, ast.Or) and result:
-                return result
-        return result
-    if isinstance(node, ast.Compare):
-        left = ev(node.left)
-        for op, comp in zip(node.ops, node.comparators, strict=True):
-            right = ev(comp)
-            if not COMPARE[type(op)](left, right):
-                return False
-            left = right
-        return True
-    if isinstance(node, ast.IfExp):
-        return ev(node.body) if ev(node.test) else ev(node.orelse)
-    if isinstance(node, ast.Subscript):
-        return ev(node.value)[ev(node.slice)]
-    if isinstance(node, ast.Slice):
-        return slice(*(None if p is None else ev(p) for p in (node.lower, node.upper, node.step)))
-    raise NotData(type(node).__name__)
 
 
 def _guard(op: ast.operator, left, right) -> None:
@@ -357,3 +318,30 @@ def _guard(op: ast.operator, left, right) -> None:
             raise HostLimit("a power too large to compute")
     elif isinstance(op, ast.LShift) and isinstance(right, int) and right > MAX_POW_BITS:
         raise HostLimit("a shift too large to compute")
+
+
+def _mul(a, b):
+    _guard(ast.Mult(), a, b)
+    return a * b
+
+
+def _pow(a, b):
+    _guard(ast.Pow(), a, b)
+    return a ** b
+
+
+def _lshift(a, b):
+    _guard(ast.LShift(), a, b)
+    return a << b
+
+
+class _Math:
+    """`math` as the judgement sees it: only the whitelisted names."""
+
+    def __init__(self):
+        for name, value in {**MATH_FUNCTIONS, **MATH_CONSTANTS}.items():
+            setattr(self, name, value)
+
+
+HOST_NAMES = {**HOST_FUNCTIONS, **HOST_TYPES, **{name: fn for name, (_, fn) in KNOWN_HELPERS.items()},
+              "math": _Math(), "__mul__": _mul, "__pow__": _pow, "__lshift__": _lshift}
