@@ -317,3 +317,19 @@ def test_a_scratch_directory_made_unreadable_is_still_cleaned(pool):
     r = contained(pool, "import os\nos.makedirs('a/b')\nopen('a/b/f', 'w').write('x')\nos.chmod('a', 0)\nos.chmod('.', 0)\n")
     assert r.passed
     assert pool.run(Task("import os\nprint(os.listdir('.'))")).stdout == "[]\n"
+
+
+def test_results_of_another_protocol_are_never_served(tmp_path):
+    from transforms.execution import sandbox
+
+    cfg = SandboxConfig(pool_size=1, timeout_s=2)
+    assert cfg.profile()["protocol"] == sandbox.PROTOCOL
+    wrong = Task("def f(x):\n    return 0\n", ["assert f(1) == 2"])
+    with SandboxPool(cfg, cache_dir=str(tmp_path)) as pool:
+        key = pool.key(wrong)
+        forged = {"verdict": "passed", "tests": [{"verdict": "passed"}], "protocol": sandbox.PROTOCOL - 1}
+        path = tmp_path / key[:2] / (key + ".json")
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(forged))  # as an older sandbox (or a forged verdict) left it
+        r = pool.run(wrong)
+        assert not r.cached and r.verdict == "failed" and pool.stats["executed"] == 1

@@ -525,3 +525,21 @@ def test_the_server_is_not_dumpable_and_runs_unprivileged(pool):
                       "    try:\n        open(p, 'rb').read(1) if not p.endswith('fd') else os.listdir(p)\n"
                       "        print('OPEN', p)\n    except OSError as e:\n        print(type(e).__name__)\n"))
     assert "OPEN" not in r.stdout and r.stdout.count("PermissionError") == 4
+
+
+# -- tests that stay code: weaker (`in_process`), but the known tricks still fail ---------
+
+CODE_TEST = "for a, b in [(2, 3), (-1, 1), (10, 5)]:\n    assert add(a, b) == a + b\n"
+IN_PROCESS = ["patch strict_eq's code", "builtins.exec is a no-op", "builtins.eval returns an always-equal object",
+              "always-equal result", "int subclass that equals everything", "str subclass", "list subclass",
+              "sys.exit inside the call", "os._exit inside the call", "writing forged results to the server's stdout",
+              "a daemon left behind to answer the next tasks", "patching os.write to drop the reports"]
+
+
+@pytest.mark.parametrize("name", IN_PROCESS)
+def test_known_tricks_fail_against_code_tests_too(pool, name):
+    r = pool.run(Task(ATTACKS[name], [CODE_TEST]))
+    assert r.tests[0]["trust"] == "in_process"
+    assert not r.passed, (name, r.tests)
+    good = pool.run(Task(GOOD.program, [CODE_TEST]))
+    assert good.passed and good.tests[0]["trust"] == "in_process"

@@ -18,6 +18,7 @@ and its verdict is marked `in_process`.
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 import math
 import operator
@@ -134,6 +135,8 @@ class _Splitter:
             return True
         if isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
             return True
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Name) and stmt.value.id in dir(builtins):
+            return True  # a bare `print`: names a builtin, does nothing
         if (not local and isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], ast.Name)):
             try:

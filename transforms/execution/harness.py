@@ -220,6 +220,12 @@ def _child(req, test, code, chan_w, out_w, err_w, scratch, nonce):
         _write(chan_w, (nonce + " X " + _dumps(error_info(e)) + "\n").encode())
         _exit(70)
 
+    # what the harness uses after the program ran, taken before it runs: rebinding builtins or
+    # the harness's globals (`import __main__`) does not reach these (in-process defences only)
+    run, evaluate, private = exec, eval, dict(globals())
+    private["__builtins__"] = dict(BUILTINS)
+    eq = type(strict_eq)(strict_eq.__code__, private, "strict_eq")
+    private["strict_eq"] = eq
     tag = nonce + " "  # reports without this child's nonce are ignored by the server
     pending = []
     max_bytes = req["value_bytes"]
@@ -237,7 +243,7 @@ def _child(req, test, code, chan_w, out_w, err_w, scratch, nonce):
     namespace = {"__name__": "__main__" if req.get("as_main") else "__codekiln_program__",
                  "__builtins__": dict(BUILTINS)}
     try:
-        exec(compile(req["program"], "<program>", "exec"), namespace)
+        run(compile(req["program"], "<program>", "exec"), namespace)
     except BaseException as e:
         flush_out()
         send("E", _dumps(error_info(e)))
@@ -253,7 +259,7 @@ def _child(req, test, code, chan_w, out_w, err_w, scratch, nonce):
         try:
             if isinstance(setup, BaseException):
                 raise setup
-            exec(setup, scope)
+            run(setup, scope)
         except BaseException as e:
             flush_out()
             send("F", _dumps(error_info(e)))
@@ -265,7 +271,7 @@ def _child(req, test, code, chan_w, out_w, err_w, scratch, nonce):
             try:
                 if isinstance(expr, BaseException):
                     raise expr
-                value = eval(expr, scope)
+                value = evaluate(expr, scope)
                 try:
                     send("V", str(k) + " " + encode_text(value, max_bytes))
                 except NonData as e:
@@ -284,11 +290,11 @@ def _child(req, test, code, chan_w, out_w, err_w, scratch, nonce):
     else:
         scope = dict(namespace)
         scope["__builtins__"] = dict(BUILTINS)
-        scope["__codekiln_eq__"] = strict_eq
+        scope["__codekiln_eq__"] = eq
         try:
             if isinstance(code, BaseException):
                 raise code
-            exec(code, scope)
+            run(code, scope)
         except BaseException as e:
             flush_out()
             info = error_info(e)
