@@ -242,7 +242,7 @@ def _judged(raw: dict, plans: list[tuple[dict, asserts.DataTest | None]], oom: b
             out["duration_s"] = t["duration_s"]
         out.pop("calls", None)
         out.pop("end", None)
-        tests.append(out)
+        tests.append({"verdict": out.pop("verdict"), "trust": out.pop("trust", trust), **out})
     program_error = raw.get("program_error")
     if oom:  # the slot's memory cgroup killed something: that SIGKILL was the memory limit
         for t in tests + ([program_error] if program_error else []):
