@@ -34,11 +34,14 @@ DATA_SHAPES = [
     "assert f(f(1)) == 3",
     "assert Solution().f(1) == 2",
     "EPS = 1e-9\nassert abs(f(1) - 2) < EPS",
+    "for i in range(3):\n    assert f(i) == i",
+    "def check(candidate):\n    for a, (b, c) in [(1, (2, 3)), (4, (5, 6))]:\n        assert candidate(a, b) == c\n\ncheck(f)\n",
     "METADATA = {'author': 'x'}\n\ndef check(candidate):\n    '''doc'''\n    assert candidate(1) == 2\n"
     "    assert True, 'always'\n    print\n\ncheck(f)\n",
 ]
 CODE_SHAPES = [
-    "for i in range(3):\n    assert f(i) == i",
+    "for i in g():\n    assert f(i) == i",
+    "for i in range(10 ** 6):\n    assert f(i) == i",
     "x = f(1)\nassert x == 2",
     "assert f(1) == g",  # the expected side is not a constant
     "print(f(1))",

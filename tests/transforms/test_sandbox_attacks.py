@@ -524,12 +524,12 @@ def test_the_server_is_not_dumpable_and_runs_unprivileged(pool):
     r = pool.run(Task("import os\nfor p in ('/proc/1/fd', '/proc/1/mem', '/proc/1/environ', '/proc/1/maps'):\n"
                       "    try:\n        open(p, 'rb').read(1) if not p.endswith('fd') else os.listdir(p)\n"
                       "        print('OPEN', p)\n    except OSError as e:\n        print(type(e).__name__)\n"))
-    assert "OPEN" not in r.stdout and r.stdout.count("PermissionError") == 4
+    assert "OPEN" not in r.stdout and r.stdout.count("FileNotFoundError") == 4  # no /proc at all
 
 
 # -- tests that stay code: weaker (`in_process`), but the known tricks still fail ---------
 
-CODE_TEST = "for a, b in [(2, 3), (-1, 1), (10, 5)]:\n    assert add(a, b) == a + b\n"
+CODE_TEST = "pairs = [(2, 3), (-1, 1), (10, 5)]\nfor a, b in pairs:\n    assert add(a, b) == a + b\n"
 IN_PROCESS = ["patch strict_eq's code", "builtins.exec is a no-op", "builtins.eval returns an always-equal object",
               "always-equal result", "int subclass that equals everything", "str subclass", "list subclass",
               "sys.exit inside the call", "os._exit inside the call", "writing forged results to the server's stdout",

@@ -99,6 +99,27 @@ def test_pairing_rules():
     assert normal_form("x=1\n") == normal_form("x = 1  # same program\n")
 
 
+def test_verdicts_a_program_could_forge_are_refused_by_default():
+    from transforms.preferences.core import LabelParams, NotLabelled, label_rows
+
+    row = {"problem_id": "p", "prompt": "", "reference": "def f(x):\n    return x\n", "timeout_s": 1.0,
+           "tests": [{"assert_src": "assert f(1) == 1"},
+                     {"assert_src": "xs = [1, 2]\nfor x in xs:\n    assert f(x) == x"}]}
+    with SandboxPool(SandboxConfig(pool_size=1, timeout_s=2, cache=False)) as pool:
+        (refused,) = label_rows([row], {}, LabelParams(mutants=False), pool.run_many)
+        assert isinstance(refused, NotLabelled) and refused.reason == "not_isolated"
+        (labelled,) = label_rows([row], {}, LabelParams(mutants=False, require_isolated=False), pool.run_many)
+        assert [(r["origin"], r["label"], r["trust"]) for r in labelled] == [("reference", True, "in_process")]
+        isolated = dict(row, tests=row["tests"][:1])
+        (labelled,) = label_rows([isolated], {}, LabelParams(mutants=False), pool.run_many)
+        assert [(r["label"], r["trust"]) for r in labelled] == [(True, "isolated")]
+    lab = {"id": "1", "problem_id": "p", "completion": "a", "origin": "o", "pass_ratio": 1.0, "label": True}
+    bad = dict(lab, id="2", completion="b", pass_ratio=0.0, label=False)
+    assert pairs([dict(lab, trust="in_process"), dict(bad, trust="isolated")], PairParams()) == []
+    assert len(pairs([dict(lab, trust="in_process"), dict(bad, trust="isolated")],
+                     PairParams(require_isolated=False))) == 1
+
+
 # -- whole builds ----------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import functools
 import math
 import operator
@@ -107,7 +108,7 @@ class _Splitter:
                 self.helpers[stmt.name] = fn
             elif isinstance(stmt, ast.FunctionDef) and self._is_check(stmt):
                 checks[stmt.name] = stmt
-            elif isinstance(stmt, ast.Assert):
+            elif isinstance(stmt, (ast.Assert, ast.For)):
                 self._assert(stmt, {})
             elif (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
                   and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id in checks
@@ -154,12 +155,39 @@ class _Splitter:
                 and not a.kwonlyargs and not a.posonlyargs and not a.defaults)
 
     def _assert(self, stmt: ast.stmt, subst: dict[str, str]) -> None:
+        if isinstance(stmt, ast.For):
+            return self._unroll(stmt, subst)
         if not isinstance(stmt, ast.Assert):
             raise NotData(type(stmt).__name__)
         expr = self._lift(stmt.test, subst)
         source = "\n".join(self.lines[stmt.lineno - 1:stmt.end_lineno]).strip() or ast.unparse(stmt)
         tree = ast.fix_missing_locations(ast.Expression(_Guarded().visit(_copy(expr))))
         self.asserts.append(Assert(expr, source[:500], compile(tree, "<judgement>", "eval")))
+
+    def _unroll(self, loop: ast.For, subst: dict[str, str]) -> None:
+        """`for x in <literal or range(constants)>: <asserts>` -> one assert per item."""
+        if loop.orelse or isinstance(loop, ast.AsyncFor):
+            raise NotData("for-else")
+        items = _literal_items(loop.iter)
+        names = _target_names(loop.target)
+        if len(self.asserts) + len(items) * len(loop.body) > MAX_UNROLLED:
+            raise NotData("too many asserts to unroll")
+        saved = dict(self.constants)
+        try:
+            for item in items:
+                bound = _bind(loop.target, item)
+                for name, value in bound.items():
+                    self.constants[name] = ast.parse(repr(value), mode="eval").body
+                first = len(self.asserts)
+                for inner in loop.body:
+                    self._assert(inner, subst)
+                where = ", ".join(f"{k} = {v!r}" for k, v in bound.items())[:200]
+                self.asserts[first:] = [dataclasses.replace(a, source=f"{a.source}  (with {where})")
+                                        for a in self.asserts[first:]]
+        finally:
+            self.constants = saved
+        if any(n in subst for n in names):
+            raise NotData("the loop rebinds the function under test")
 
     def _lift(self, node: ast.expr, subst: dict[str, str]) -> ast.expr:
         """The judgement part of `node`; sandbox calls become `__call_K` names."""
@@ -219,6 +247,51 @@ class _Splitter:
                 raise NotData("a call argument that is not an expression of inputs")
         self.calls.append(ast.unparse(call))
         return ast.Name(f"__call_{len(self.calls) - 1}", ast.Load())
+
+
+MAX_UNROLLED = 1000
+
+
+def _literal_items(node: ast.expr) -> list:
+    """The items of a loop's iterable when they are known without running anything."""
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range"
+            and not node.keywords and 1 <= len(node.args) <= 3):
+        try:
+            bounds = [ast.literal_eval(a) for a in node.args]
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise NotData("a computed range") from None
+        if not all(type(b) is int for b in bounds) or len(range(*bounds)) > MAX_UNROLLED:
+            raise NotData("a range to unroll")
+        return list(range(*bounds))
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise NotData("a computed iterable") from None
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_UNROLLED:
+        raise NotData("an iterable to unroll")
+    for v in value:
+        if ast.literal_eval(repr(v)) != v:
+            raise NotData("an item without a literal form")
+    return list(value)
+
+
+def _target_names(target: ast.expr) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)) and all(isinstance(e, (ast.Name, ast.Tuple, ast.List)) for e in target.elts):
+        return [n for e in target.elts for n in _target_names(e)]
+    raise NotData("a loop target that is not names")
+
+
+def _bind(target: ast.expr, item) -> dict:
+    if isinstance(target, ast.Name):
+        return {target.id: item}
+    if not isinstance(item, (list, tuple)) or len(item) != len(target.elts):
+        raise NotData("a loop item that does not unpack")
+    out = {}
+    for t, v in zip(target.elts, item, strict=True):
+        out.update(_bind(t, v))
+    return out
 
 
 class _Rename(ast.NodeTransformer):

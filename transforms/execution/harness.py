@@ -4,8 +4,8 @@ bubblewrap, where nothing of the project is visible.
 One server (H) lives per pool slot. Under bubblewrap it is PID 1 of the sandbox's PID namespace,
 so the code it runs cannot kill it (the kernel drops signals sent to a namespace's init from
 inside unless it handles them, and H handles none) and `kill(-1)` reaches every process a task
-left behind. H never runs untrusted code and is not dumpable, so no task can open its
-`/proc/1/fd`, `/proc/1/mem` or ptrace it.
+left behind. H never runs untrusted code and is not dumpable, so no task (the same uid) can
+ptrace it or read its memory or pipes (and the sandbox has no /proc to try through).
 
 For every test of a task, H forks a fresh child (P) from itself: a template that never saw
 another test. P applies the per-task limits, loads the program, then runs that one test:
@@ -747,7 +747,8 @@ def _verdict_of(info):
 
 
 def _not_dumpable():
-    """Tasks are the server's own uid: without this they could open /proc/1/fd and /proc/1/mem."""
+    """Tasks are the server's own uid: without this they could ptrace it, or reach its memory and
+    pipes (pidfd_getfd, process_vm_writev, /proc/1/fd wherever a /proc is mounted)."""
     try:
         import ctypes
 

@@ -4,7 +4,7 @@ that the program cannot forge.
 A `SandboxPool` keeps `pool_size` warm sandboxes. Each is one bubblewrap sandbox whose PID 1 is
 the fork server of `harness.py`: all namespaces unshared, no network, an unprivileged host uid
 (as root the pool drops to uid 65534 before bubblewrap starts, so no uid inside maps to host
-root), read-only binds of only the interpreter and the system libraries, `/proc/sys` read-only,
+root), read-only binds of only the interpreter and the system libraries, no /proc or /sys,
 a size-capped tmpfs as the only writable place, and a pids and a memory cgroup per slot that
 bound the whole task tree. The server is not dumpable, so tasks cannot reach its memory or its
 pipes.
@@ -392,7 +392,8 @@ def bwrap_command(cfg: SandboxConfig) -> list[str]:
         args += ["--ro-bind", _sandbox_prefix(prefix, exe), "/opt/python"]
     for name, directory in package_dirs(cfg.packages):  # only these, read-only, nothing else of the venv
         args += ["--ro-bind", _sandbox_package(name, directory), f"/opt/site/{name}"]
-    args += ["--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys",
+    # no /proc and no /sys: no kernel interface at all, and nothing of PID 1 to open
+    args += ["--dev", "/dev",
              "--size", str(cfg.scratch_mb << 20), "--tmpfs", "/tmp",
              "--remount-ro", "/dev", "--remount-ro", "/",
              "--chdir", "/tmp"]  # /tmp is the only writable place, and it is emptied after each task

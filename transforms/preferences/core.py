@@ -32,7 +32,7 @@ class LabelParams:
     batch_size: int = 8
     llm_samples: int = 0  # when an llm is configured: requests per problem (each with llm.n choices)
     budget_s: float = 10.0  # wall-clock budget per candidate (tests past it count as not passed)
-    require_isolated: bool = False  # reject problems whose suite has a test that runs as code
+    require_isolated: bool = True  # reject problems whose suite has a test that runs as code
 
     def __post_init__(self):
         if self.max_candidates < 1 or self.batch_size < 1 or self.llm_samples < 0:
@@ -47,7 +47,7 @@ class PairParams:
     seed: int = 0
     min_chosen_ratio: float = 0.8  # acecoder
     min_gap: float = 0.4  # acecoder
-    require_isolated: bool = False  # pair only candidates whose every verdict was judged on the host
+    require_isolated: bool = True  # pair only candidates whose every verdict was judged on the host
 
     def __post_init__(self):
         if self.rule not in RULES:
