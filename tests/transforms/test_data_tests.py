@@ -205,3 +205,24 @@ def test_host_side_arithmetic_is_bounded(pool):
     r = pool.run(Task("def f():\n    return 10 ** 12\n", ["assert 'a' * f() == 'a'", "assert 2 ** f() > 1"]))
     assert [t["verdict"] for t in r.tests] == ["failed", "failed"]
     assert all(t["type"] == "HostLimit" for t in r.tests)
+
+
+@pytest.mark.parametrize("program, test", [
+    ("def first_n(n):\n    return list(range(n))\n", "assert first_n(3) == list(range(3))"),
+    ("def pairs(a, b):\n    return list(zip(a, b))\n", "assert pairs([1, 2], 'ab') == list(zip([1, 2], 'ab'))"),
+    ("def f(x):\n    return x\n", "assert f(0) == 0 or f(1) == 0"),
+    ("def f(x):\n    while x:\n        pass\n    return x\n", "assert f(0) == 0 or f(1) == 0"),
+    ("def up(s):\n    return s.upper()\n", "assert up('ab') == 'ab'.upper() and ' '.join([up('a'), 'b']) == 'A b'"),
+    ("def sort_in_place(xs):\n    xs.sort()\n", "lst = [3, 1, 2]\nsort_in_place(lst)\nassert lst == [1, 2, 3]"),
+    ("def sort_in_place(xs):\n    xs.sort()\n", "lst = [3, 1, 2]\nassert sort_in_place(lst) is None and lst == [1, 2, 3]"),
+    ("def push(s, x):\n    s.append(x)\n    return len(s)\n", "s = []\nassert push(s, 1) == 1\nassert push(s, 2) == 2"),
+])
+def test_correct_programs_pass_as_in_python(pool, program, test):
+    r = pool.run(Task(program, [test], timeout_s=1))
+    assert r.passed, r.tests
+
+
+def test_mutable_constants_shared_with_a_call_stay_code():
+    assert asserts.split("lst = [3, 1, 2]\nassert f(lst) is None and lst == [1, 2, 3]") is None
+    assert asserts.split("s = []\nassert push(s, 1) == 1\nassert push(s, 2) == 2") is None
+    assert asserts.split("xs = [1, 2]\nassert f(xs) == 3") is not None  # one use: a fresh copy is the same

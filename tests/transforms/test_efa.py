@@ -140,3 +140,43 @@ def test_model_candidates_through_the_llm_stage(tmp_path):
     assert {v["seed_id"] for v in variants} == {"test/number_theory/572.json"}
     assert len(variants) + variants[0]["duplicates_dropped"] == 16  # duplicate renders dropped, counted
     assert len({v["problem"] for v in variants}) == len(variants)
+
+
+FORGED_EFA = '''
+class Problem:
+    def __init__(self, a=1):
+        self.a = a
+
+    @classmethod
+    def original(cls):
+        os, sys = __import__("os"), __import__("sys")  # past the contract's import check
+        f = sys._getframe(1)
+        while f is not None and "nonce" not in f.f_locals:
+            f = f.f_back
+        if f is not None:  # report a pass without a value, then a value of the wrong shape
+            os.write(f.f_locals["chan"], (f.f_locals["nonce"] + ' V 0 ["zz"]\\n').encode())
+            os.write(f.f_locals["chan"], (f.f_locals["nonce"] + " P \\n" + f.f_locals["nonce"] + " D \\n").encode())
+            os._exit(0)
+        return cls()
+
+    @classmethod
+    def sample(cls, rng):
+        return cls(rng.randint(1, 9))
+
+    def render(self):
+        return f"What is {self.a} + 1?"
+
+    def solve(self):
+        return self.a + 1
+'''
+
+
+def test_a_candidate_that_forges_its_results_fails_alone():
+    from transforms.efa.validate import Candidate, validate
+
+    honest = FORGED_EFA.replace("f = sys._getframe(1)", "f = None")
+    assert honest != FORGED_EFA
+    with SandboxPool(SandboxConfig(pool_size=1, cache=False, packages=("sympy", "mpmath"))) as pool:
+        forged, good = validate([Candidate("s1", "2", FORGED_EFA), Candidate("s2", "2", honest)], pool.run_many, k=4)
+    assert not forged.valid and forged.failed_test == "is_executable", forged.tests
+    assert good.valid, good.tests

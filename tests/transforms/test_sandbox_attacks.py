@@ -543,3 +543,70 @@ def test_known_tricks_fail_against_code_tests_too(pool, name):
     assert not r.passed, (name, r.tests)
     good = pool.run(Task(GOOD.program, [CODE_TEST]))
     assert good.passed and good.tests[0]["trust"] == "in_process"
+
+
+# -- found by an independent attack on this sandbox ----------------------------------------
+
+FRAME_FORGER = attack("""
+    import os, sys
+    def add(a, b):
+        f = sys._getframe(1)
+        while f is not None and "nonce" not in f.f_locals:
+            f = f.f_back
+        if f is not None:
+            os.write(f.f_locals["chan"], (f.f_locals["nonce"] + " P \\n").encode())
+            os.write(f.f_locals["chan"], (f.f_locals["nonce"] + " F {}\\n").encode())
+        return a - b
+    """)
+
+
+def test_a_pass_reported_from_inside_never_passes_a_data_test(pool):
+    r = pool.run(Task(FRAME_FORGER, TESTS))
+    assert not r.passed and r.n_passed == 0, r.tests
+
+
+@pytest.mark.parametrize("program, test", [
+    ("import math\nmath.isclose = lambda *a, **k: True\n", "from math import isclose\nassert isclose(add(0.1, 0.2), 0.3)"),
+    ("class math:\n    isclose = staticmethod(lambda *a, **k: True)\n", "assert math.isclose(add(0.1, 0.2), 0.3)"),
+    ("import builtins\npow = lambda *a: None\nbuiltins.pow = pow\n", "assert add(2, 3) == pow(5, 1)"),
+    ("import builtins\nbuiltins.range = lambda *a: [4]\n", "assert [add(2, 2)] == list(range(4, 5))"),
+    ("import builtins\nbuiltins.str = lambda *a: 'x'\n", "assert str(add(2, 2)) == '4'"),
+])
+def test_library_calls_in_a_judgement_run_on_the_host(pool, program, test):
+    r = pool.run(Task(WRONG.replace("a - b", "None") + program, [test]))
+    assert not r.passed, r.tests
+    good = pool.run(Task(GOOD.program, [test]))
+    assert good.passed and good.isolated, good.tests
+
+
+def test_shared_memory_left_behind_does_not_reach_the_next_task(pool):
+    shm = ("import ctypes\nlibc = ctypes.CDLL(None)\nfor _ in range(5):\n"
+           "    i = libc.shmget(0, 90 << 20, 0o1600)\n    libc.shmat.restype = ctypes.c_void_p\n"
+           "    a = libc.shmat(i, None, 0)\n    if a and a != 2**64 - 1:\n        ctypes.memset(a, 1, 90 << 20)\n"
+           + WRONG)
+    pool.run(Task(shm, ["assert add(1, 2) == 3"]))
+    big = ("def add(a, b):\n    x = bytearray(300 << 20)\n    for i in range(0, len(x), 4096):\n        x[i] = 1\n"
+           "    return a + b\n")
+    for _ in pool._all:
+        assert pool.run(Task(big, ["assert add(1, 2) == 3"])).passed
+
+
+def test_values_chosen_to_collide_are_refused_quickly(pool):
+    import time
+
+    program = "def uniq(n):\n    return [1 + j * (2**61 - 1) for j in range(n)]\n"
+    t = time.monotonic()
+    r = pool.run(Task(program, ["assert set(uniq(30000)) == {1}", "assert len(uniq(30000)) == 30000"]))
+    assert time.monotonic() - t < 5
+    assert [x["type"] for x in r.tests] == ["non_data_result", "non_data_result"]
+
+
+def test_string_formatting_cannot_exhaust_the_host(pool):
+    r = pool.run(Task("def add(a, b):\n    return '%0500000000d'\n", ["assert add(2, 2) % 2 == 0"]))
+    assert r.tests[0]["verdict"] == "failed" and r.tests[0]["type"] == "HostLimit"
+
+
+def test_replacing_the_scratch_directory_is_a_failure_not_an_infrastructure_error(pool):
+    program = "import os\nos.rmdir('/tmp/task')\nopen('/tmp/task', 'w').write('x')\n" + WRONG
+    r = pool.run(Task(program, ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]))
+    assert r.verdict == "failed" and [t["verdict"] for t in r.tests] == ["failed", "failed"]

@@ -111,8 +111,19 @@ class Verdict:
         return None if self.valid else self.tests[-1]["reason"]
 
 
+class Malformed(ValueError):
+    """A test's returned value is missing or not the shape the harness code writes (a program
+    tampering with its process can send anything)."""
+
+
 def _value(result: ExecResult, index: int):
-    return json.loads(result.value(index))  # a JSON string, decoded strictly on the host
+    try:
+        text = result.value(index)  # decoded strictly on the host
+        if not isinstance(text, str):
+            raise Malformed(f"a {type(text).__name__}, not the JSON text the test writes")
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise Malformed(str(e)[:200]) from None
 
 
 def _why(result: ExecResult, index: int) -> str | None:
@@ -124,6 +135,10 @@ def _why(result: ExecResult, index: int) -> str | None:
         return f"the program does not load: {e.get('type')}: {e.get('message')}"
     t = result.tests[index]
     if t["verdict"] == "passed":
+        try:
+            _value(result, index)
+        except Malformed as e:
+            return f"failed: non_data_result {e}"
         return None
     return f"{t['verdict']}: {t.get('type') or ''} {t.get('message') or ''}".strip()
 
@@ -152,46 +167,56 @@ def validate(candidates: list[Candidate], run: Callable[[list[Task]], list[ExecR
     for i, r1, r2 in zip(order, first, again, strict=True):
         tests = [{"name": "is_extractable", "passed": True, "reason": None}]
         verdicts[i] = Verdict(programs[i], tests, False, None)
-
-        def fail(name, why, tests=tests):
-            tests.append({"name": name, "passed": False, "reason": why[:2000]})
-
-        why = _why(r1, 0)
-        if why:
-            fail("is_executable", why)
-            continue
-        tests.append({"name": "is_executable", "passed": True, "reason": None})
-        original = _value(r1, 0)
-        verdicts[i].original = original
-        why = _why(r1, 1)
-        renders = _value(r1, 1) if why is None else []
-        if why or len(set(renders)) < 2:
-            fail("has_dof", why or f"{k} samples rendered {len(set(renders))} distinct problem(s)")
-            continue
-        tests.append({"name": "has_dof", "passed": True, "reason": None})
-        why = _why(r1, 2) or _why(r2, 0)
-        if why:
-            fail("is_single_valued", why)
-            continue
-        a1, a2 = _value(r1, 2), _value(r2, 0)
-        if a1 != a2:
-            j = next(n for n, (x, y) in enumerate(zip(a1, a2, strict=True)) if x != y)
-            fail("is_single_valued", f"sample {j}: {a1[j][0]} in one process, {a2[j][0]} in another")
-            continue
-        tests.append({"name": "is_single_valued", "passed": True, "reason": None})
-        seed = candidates[i].seed_answer
         try:
-            ok = answers_match(seed, original["answer"][1])
-        except Exception as e:  # noqa: BLE001 - math-verify on odd input: a failed match, with why
-            ok, seed = False, f"{seed} ({type(e).__name__})"
-        if not ok:
-            fail("matches_original", f"original().solve() = {original['answer'][1]}, the seed's answer is {seed}")
-            continue
-        tests.append({"name": "matches_original", "passed": True, "reason": None})
-        verdicts[i].valid = True
+            _judge(r1, r2, candidates[i], k, verdicts[i], tests)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, StopIteration) as e:  # forged values
+            verdicts[i].valid = False
+            name = TESTS[min(len(tests), len(TESTS) - 1)]
+            tests.append({"name": name, "passed": False, "reason": f"a malformed result: {type(e).__name__}: {e}"[:2000]})
     assert all(v is not None for v in verdicts)
     assert all(len(v.tests) <= len(TESTS) for v in verdicts)
     return verdicts
+
+
+def _judge(r1, r2, candidate: Candidate, k: int, verdict: Verdict, tests: list[dict]) -> None:
+    """Tests 2-5 of one candidate from its two runs, appended to `tests` up to the first failure."""
+
+    def fail(name, why, tests=tests):
+        tests.append({"name": name, "passed": False, "reason": why[:2000]})
+
+    why = _why(r1, 0)
+    if why:
+        fail("is_executable", why)
+        return
+    tests.append({"name": "is_executable", "passed": True, "reason": None})
+    original = _value(r1, 0)
+    verdict.original = original
+    why = _why(r1, 1)
+    renders = _value(r1, 1) if why is None else []
+    if why or len(set(renders)) < 2:
+        fail("has_dof", why or f"{k} samples rendered {len(set(renders))} distinct problem(s)")
+        return
+    tests.append({"name": "has_dof", "passed": True, "reason": None})
+    why = _why(r1, 2) or _why(r2, 0)
+    if why:
+        fail("is_single_valued", why)
+        return
+    a1, a2 = _value(r1, 2), _value(r2, 0)
+    if a1 != a2:
+        j = next(n for n, (x, y) in enumerate(zip(a1, a2, strict=True)) if x != y)
+        fail("is_single_valued", f"sample {j}: {a1[j][0]} in one process, {a2[j][0]} in another")
+        return
+    tests.append({"name": "is_single_valued", "passed": True, "reason": None})
+    seed = candidate.seed_answer
+    try:
+        ok = answers_match(seed, original["answer"][1])
+    except Exception as e:  # noqa: BLE001 - math-verify on odd input: a failed match, with why
+        ok, seed = False, f"{seed} ({type(e).__name__})"
+    if not ok:
+        fail("matches_original", f"original().solve() = {original['answer'][1]}, the seed's answer is {seed}")
+        return
+    tests.append({"name": "matches_original", "passed": True, "reason": None})
+    verdict.valid = True
 
 
 def sample_variants(programs: list[str], n: int, start: int, run, timeout_s: float = 10.0) -> list[list[dict] | str]:
@@ -200,7 +225,13 @@ def sample_variants(programs: list[str], n: int, start: int, run, timeout_s: flo
     out = []
     for r in results:
         why = _why(r, 0) if r.tests or r.program_error else f"{r.verdict}: {r.message}"
-        out.append(why if why else _value(r, 0))
+        if not why:
+            variants = _value(r, 0)
+            ok = isinstance(variants, list) and all(
+                isinstance(v, dict) and isinstance(v.get("problem"), str) and isinstance(v.get("answer"), list)
+                and len(v["answer"]) == 2 and all(isinstance(a, str) for a in v["answer"]) for v in variants)
+            why = None if ok else "failed: non_data_result variants of the wrong shape"
+        out.append(why if why else variants)
     return out
 
 

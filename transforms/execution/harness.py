@@ -44,7 +44,7 @@ MAX_NAME = 200  # characters kept of an exception's type name
 
 # Taken before any untrusted code runs (the program may rebind the module attributes).
 BUILTINS = dict(vars(builtins))
-_exit, _write, _read, _fork, _dumps, _clock = os._exit, os.write, os.read, os.fork, json.dumps, time.monotonic
+_exit, _write, _read, _fork, _dumps = os._exit, os.write, os.read, os.fork, json.dumps
 _Counter, _OrderedDict, _defaultdict, _deque = (collections.Counter, collections.OrderedDict,
                                                  collections.defaultdict, collections.deque)
 
@@ -240,6 +240,13 @@ def _child(req, test, code, chan_w, out_w, err_w, scratch, nonce):
             n = _write(chan, data)
             data = data[n:]
 
+    def fail(info):  # the test failed: report it and end
+        flush_out()
+        send("F", _dumps(info))
+        send("D")
+        emit()
+        _exit(0)
+
     namespace = {"__name__": "__main__" if req.get("as_main") else "__codekiln_program__",
                  "__builtins__": dict(BUILTINS)}
     try:
@@ -261,12 +268,7 @@ def _child(req, test, code, chan_w, out_w, err_w, scratch, nonce):
                 raise setup
             run(setup, scope)
         except BaseException as e:
-            flush_out()
-            send("F", _dumps(error_info(e)))
-            send("D")
-            emit()
-            _exit(0)
-        last = _clock()
+            fail(error_info(e))
         for k, expr in enumerate(calls):
             try:
                 if isinstance(expr, BaseException):
@@ -281,12 +283,9 @@ def _child(req, test, code, chan_w, out_w, err_w, scratch, nonce):
             except BaseException as e:
                 send("R", str(k) + " " + _dumps(error_info(e)))
             value = None
-            now = _clock()
-            if now - last > 0.002:  # fast calls report together, slow ones as they finish
-                flush_out()
-                emit()
-                last = now
-        flush_out()
+            flush_out()
+            emit()  # before the next call: a value that arrived counts even if a later call hangs
+
     else:
         scope = dict(namespace)
         scope["__builtins__"] = dict(BUILTINS)
@@ -296,16 +295,12 @@ def _child(req, test, code, chan_w, out_w, err_w, scratch, nonce):
                 raise code
             run(code, scope)
         except BaseException as e:
-            flush_out()
             info = error_info(e)
             if info["type"] == "AssertionError" and not info["message"] and info["where"] == "test":
                 lines = test["src"].splitlines()
                 if info["line"] and 0 < info["line"] <= len(lines):  # say which assert failed
                     info["message"] = lines[info["line"] - 1].strip()[:500]
-            send("F", _dumps(info))
-            send("D")
-            emit()
-            _exit(0)
+            fail(info)
         flush_out()
         if "__codekiln_value__" in scope:  # a test that computes a value returns it, strictly
             try:
@@ -337,6 +332,7 @@ def _limits(req):
     rl.setrlimit(rl.RLIMIT_FSIZE, (req["file_size_mb"] * mb, req["file_size_mb"] * mb))
     rl.setrlimit(rl.RLIMIT_NOFILE, (req["open_files"], req["open_files"]))
     rl.setrlimit(rl.RLIMIT_CORE, (0, 0))
+    rl.setrlimit(rl.RLIMIT_MSGQUEUE, (0, 0))  # POSIX queues outlive a task and cannot be listed
     if req.get("rlimit_nproc"):
         rl.setrlimit(rl.RLIMIT_NPROC, (req["rlimit_nproc"], req["rlimit_nproc"]))
 
@@ -421,8 +417,7 @@ class Server:
 
     def _run_child(self, req, test, out):
         """Run `test` (None: only load the program) in a fresh child; what it reported."""
-        scratch = os.path.join(self.tmp, "task")
-        os.makedirs(scratch, exist_ok=True)
+        scratch = self._scratch()
         code = self._code_of(test) if test is not None else None
         n_calls = len(test["calls"]) if test is not None and test["kind"] == "calls" else 0
         chan_r, chan_w = os.pipe()
@@ -451,6 +446,7 @@ class Server:
         t_start = time.monotonic()
         deadline = t_start + timeout
         st = {"loaded": False, "done": False, "program": None, "calls": [None] * n_calls,
+              "data": test is not None and test["kind"] == "calls",
               "code": None, "value": None, "started": t_start, "ended": None, "abuse": None}
         killed_for = None
         pending = b""
@@ -546,10 +542,11 @@ class Server:
                     st["calls"][k] = record
             elif k == 0 and st["value"] is None:  # a code test's computed value
                 st["value"] = record
-        elif kind in ("P", "F") and st["code"] is None:
-            st["code"] = {"verdict": PASSED} if kind == "P" else dict(_loads(payload), verdict=FAILED)
-            if kind == "F":
-                st["code"]["verdict"] = _verdict_of(st["code"])
+        elif kind == "P" and st["code"] is None and not st["data"]:  # a data test never reports a pass
+            st["code"] = {"verdict": PASSED}
+        elif kind == "F" and st["code"] is None:
+            st["code"] = dict(_loads(payload), verdict=FAILED)
+            st["code"]["verdict"] = _verdict_of(st["code"])
         elif kind == "D":
             st["done"], st["ended"] = True, now
 
@@ -642,8 +639,21 @@ class Server:
         except ChildProcessError:
             return 0
 
-    def _clean(self):
-        """No process and no file of a task survives it; True if the scratch space stayed dirty."""
+    def _scratch(self):
+        """An empty scratch directory for the next test: no test sees another's files."""
+        scratch = os.path.join(self.tmp, "task")
+        try:
+            if os.listdir(self.tmp) == ["task"] and not os.path.islink(scratch) and not os.listdir(scratch):
+                return scratch
+        except OSError:
+            pass
+        self._kill_all()
+        if not remove_contents(self.tmp, time.monotonic() + 5.0):
+            raise RuntimeError("the scratch space could not be emptied")
+        os.mkdir(scratch)
+        return scratch
+
+    def _kill_all(self):
         if self.pid1:
             while True:
                 try:
@@ -654,6 +664,12 @@ class Server:
                     os.waitpid(-1, 0)
                 except ChildProcessError:
                     break
+
+    def _clean(self):
+        """No process, file or IPC object of a task survives it; True if the scratch stayed dirty."""
+        self._kill_all()
+        if self.pid1:
+            remove_sysv_ipc()
         try:
             names = os.listdir(self.tmp)
             if names == ["task"] and not os.listdir(os.path.join(self.tmp, "task")):
@@ -661,6 +677,36 @@ class Server:
         except OSError:  # the task took the permission away: remove it the hard way
             pass
         return not remove_contents(self.tmp, time.monotonic() + 5.0)
+
+
+_LIBC = _CTYPES = None  # libc through ctypes, bound by the server at start
+
+
+def remove_sysv_ipc():
+    """Remove every System V shared memory segment, semaphore set and message queue of the
+    sandbox's IPC namespace: they outlive the processes that made them (and stay charged to the
+    slot's memory) unless removed."""
+    libc = _LIBC
+    if libc is None:
+        return
+    buf = (_CTYPES.c_char * 512)()
+    for info_cmd, stat_cmd, ctl in ((14, 13, libc.shmctl), (19, 18, None), (12, 11, libc.msgctl)):
+        try:
+            if ctl is None:  # semctl(id, semnum, cmd, ...)
+                top = libc.semctl(0, 0, info_cmd, buf)
+            else:
+                top = ctl(0, info_cmd, buf)
+            for index in range(max(top, -1) + 1):
+                if ctl is None:
+                    ident = libc.semctl(index, 0, stat_cmd, buf)
+                    if ident >= 0:
+                        libc.semctl(ident, 0, 0)  # IPC_RMID
+                else:
+                    ident = ctl(index, stat_cmd, buf)
+                    if ident >= 0:
+                        ctl(ident, 0, None)  # IPC_RMID
+        except (OSError, AttributeError, _CTYPES.ArgumentError):
+            pass
 
 
 def remove_contents(top, deadline):
@@ -749,10 +795,12 @@ def _verdict_of(info):
 def _not_dumpable():
     """Tasks are the server's own uid: without this they could ptrace it, or reach its memory and
     pipes (pidfd_getfd, process_vm_writev, /proc/1/fd wherever a /proc is mounted)."""
+    global _LIBC, _CTYPES
     try:
         import ctypes
 
-        prctl = ctypes.CDLL(None).prctl
+        _CTYPES, _LIBC = ctypes, ctypes.CDLL(None)
+        prctl = _LIBC.prctl
         prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
         return prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE: 0
     except (OSError, AttributeError, ImportError):

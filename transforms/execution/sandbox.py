@@ -166,7 +166,10 @@ class ExecResult:
         return all(t.get("trust") == "isolated" for t in self.tests)
 
     def value(self, index: int):
-        """The decoded value a Probe (or a code test's `__codekiln_value__`) returned."""
+        """The decoded value a Probe (or a code test's `__codekiln_value__`) returned; NonData
+        when there is none."""
+        if index >= len(self.tests) or "value" not in self.tests[index]:
+            raise values.NonData("the test returned no value")
         return values.decode(self.tests[index]["value"])
 
     def to_dict(self) -> dict:
@@ -222,14 +225,22 @@ def _judged(raw: dict, plans: list[tuple[dict, asserts.DataTest | None]], oom: b
             out = dict(t, trust=trust)
             if "non_data" in out:
                 out = dict(out, verdict="failed", type="non_data_result", message=out.pop("non_data"))
+            if spec["kind"] == "calls" and out.get("verdict") == "passed":  # only the host passes data tests
+                out = dict(out, verdict="failed", type="HarnessTampering", message="a pass reported from inside")
         elif "setup_error" in t:
             out = dict(t["setup_error"], trust=trust)
+            if out.get("verdict") == "passed":
+                out["verdict"] = "failed"
         elif data is not None:
             out = asserts.judge(data, t["calls"], t.get("end"))
-        else:  # a probe: its value is its result
+        else:  # a probe: its value is its result, once the host has decoded it
             rec, end = (t["calls"] or [None])[0], t.get("end")
             if rec is not None and "value" in rec and end is None:
-                out = {"verdict": "passed", "value": rec["value"]}
+                try:
+                    values.decode(rec["value"])
+                    out = {"verdict": "passed", "value": rec["value"]}
+                except values.NonData as e:
+                    out = {"verdict": "failed", "type": "non_data_result", "message": str(e)}
             elif rec is not None and "error" in rec:
                 info = rec["error"]
                 out = dict(info, verdict="memory_exceeded" if info.get("type") == "MemoryError" else "failed")

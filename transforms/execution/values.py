@@ -21,6 +21,7 @@ import math
 MAX_BYTES = 1 << 20  # an encoded value
 MAX_DEPTH = 100
 MAX_ITEMS = 1_000_000
+MAX_COLLISIONS = 32  # distinct hashable items sharing one hash (crafted ints make sets quadratic)
 
 # The float tolerance: generated tests compare with it, and the host judges them with it.
 REL_TOL = 1e-6
@@ -44,6 +45,22 @@ def decode(text: str, max_bytes: int = MAX_BYTES):
         raise NonData(f"unreadable: {str(e)[:200]}") from None
     budget = [MAX_ITEMS]
     return _dec(raw, 0, budget)
+
+
+def _no_collisions(items) -> None:
+    """Refuse containers whose items were chosen to share a hash: building a set or dict of
+    them, here or in a test's judgement, would take quadratic time on the host."""
+    buckets: dict[int, list] = {}
+    for item in items:
+        try:
+            h = hash(item)
+        except TypeError:
+            continue
+        same = buckets.setdefault(h, [])
+        if len(same) < MAX_COLLISIONS and all(item is not x and item != x for x in same):
+            same.append(item)
+        elif len(same) >= MAX_COLLISIONS and all(item != x for x in same):
+            raise NonData(f"more than {MAX_COLLISIONS} distinct items with one hash")
 
 
 def _pairs(items, depth, budget):
@@ -86,25 +103,34 @@ def _dec(x, depth, budget):
     if depth >= MAX_DEPTH:
         raise NonData(f"nested deeper than {MAX_DEPTH}")
     depth += 1
+    if tag in ("l", "t", "s", "f", "q"):
+        out = [_dec(v, depth, budget) for v in items]
+        if len(out) > MAX_COLLISIONS:
+            _no_collisions(out)
+        items = out
+    elif tag in ("d", "C", "o", "D"):
+        pairs = _pairs(items, depth, budget)
+        if len(pairs) > MAX_COLLISIONS:
+            _no_collisions([k for k, _ in pairs])
     try:
         if tag == "l":
-            return [_dec(v, depth, budget) for v in items]
+            return items
         if tag == "t":
-            return tuple(_dec(v, depth, budget) for v in items)
+            return tuple(items)
         if tag == "s":
-            return {_dec(v, depth, budget) for v in items}
+            return set(items)
         if tag == "f":
-            return frozenset(_dec(v, depth, budget) for v in items)
+            return frozenset(items)
         if tag == "q":
-            return collections.deque(_dec(v, depth, budget) for v in items)
+            return collections.deque(items)
         if tag == "d":
-            return dict(_pairs(items, depth, budget))
+            return dict(pairs)
         if tag == "C":
-            return collections.Counter(dict(_pairs(items, depth, budget)))
+            return collections.Counter(dict(pairs))
         if tag == "o":
-            return collections.OrderedDict(_pairs(items, depth, budget))
+            return collections.OrderedDict(pairs)
         if tag == "D":
-            return collections.defaultdict(None, _pairs(items, depth, budget))
+            return collections.defaultdict(None, pairs)
     except TypeError:  # an unhashable key or set member
         raise NonData("an unhashable key or set member") from None
     raise NonData(f"unknown tag {tag[:20]!r}")
