@@ -610,3 +610,53 @@ def test_replacing_the_scratch_directory_is_a_failure_not_an_infrastructure_erro
     program = "import os\nos.rmdir('/tmp/task')\nopen('/tmp/task', 'w').write('x')\n" + WRONG
     r = pool.run(Task(program, ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]))
     assert r.verdict == "failed" and [t["verdict"] for t in r.tests] == ["failed", "failed"]
+
+
+@pytest.mark.parametrize("program, test", [
+    # a reference helper the test defines: its namesake in the program must not answer
+    ("def ref(a, b):\n    return a - b\n", "def ref(a, b):\n    return a + b\nassert add(2, 3) == ref(2, 3)"),
+    # methods of literals and constants the host does not evaluate would run in the sandbox
+    ("import gc, ctypes\ngc.get_referents(str.__dict__)[0]['zfill'] = lambda self, n: str(add(2, 3))\n"
+     "ctypes.pythonapi.PyType_Modified(ctypes.py_object(str))\n", "assert str(add(2, 3)) == '5'.zfill(1)"),
+    ("", "s = '5'\nassert str(add(2, 3)) == s.zfill(1)"),
+    # keyword arguments of host methods count
+    ("", "assert str(add(2, 3)).split(sep=',') == ['5']"),
+])
+def test_what_the_judgement_calls_is_never_the_programs(pool, program, test):
+    r = pool.run(Task(WRONG + program, [test]))
+    assert not r.passed, r.tests
+    assert pool.run(Task(GOOD.program, [test])).passed
+
+
+def test_colliding_values_inside_pairs_and_dict_values_are_refused(pool):
+    import time
+
+    t = time.monotonic()
+    r = pool.run(Task("def freq(s):\n    return [(1 + j * (2**61 - 1), j) for j in range(25000)]\n"
+                      "def index(s):\n    return {j: 1 + j * (2**61 - 1) for j in range(25000)}\n",
+                      ["assert dict(freq('aab')) == {'a': 2}", "assert set(index('ab').values()) == {1}"]))
+    assert time.monotonic() - t < 5
+    assert [x["type"] for x in r.tests] == ["non_data_result", "non_data_result"]
+
+
+def test_huge_integers_and_ranges_are_bounded_on_the_host(pool):
+    r = pool.run(Task("def big():\n    return 3 ** 2_000_000\ndef n():\n    return 10 ** 12\n",
+                      ["assert big() % (big() - 1) == 1", "assert divmod(big(), big() - 1)[1] == 1",
+                       "assert len(list(range(n()))) == 0"]))
+    assert [x["type"] for x in r.tests] == ["HostLimit", "HostLimit", "HostLimit"]
+
+
+def test_forged_reports_with_odd_indexes_or_a_harness_failure_are_not_infrastructure_errors(pool):
+    program = attack("""
+        import os, sys
+        def add(a, b):
+            f = sys._getframe(1)
+            while f is not None and "nonce" not in f.f_locals:
+                f = f.f_back
+            if f is not None:
+                os.write(f.f_locals["chan"], (f.f_locals["nonce"] + " V \\u00b2 1\\n").encode())
+                os.write(f.f_locals["chan"], (f.f_locals["nonce"] + ' X {"type": "Boom"}\\n').encode())
+            return a - b
+        """)
+    r = pool.run(Task(program, TESTS))
+    assert r.verdict == "failed" and r.n_passed == 0, r

@@ -33,8 +33,9 @@ class HostLimit(ArithmeticError):
     """A host-side operation would be too large to compute."""
 
 
-MAX_SEQUENCE = 10_000_000  # items a host-side operation may build
-MAX_POW_BITS = 100_000
+MAX_SEQUENCE = 1_000_000  # items a host-side operation may build
+MAX_POW_BITS = 1_000_000
+MAX_BIG_BITS = 1 << 16  # both operands larger: no multiplication or division on the host
 
 
 def _range(*args):
@@ -53,7 +54,20 @@ def _sum(items, start=0):
 def _pow_function(a, b, mod=None):
     if mod is None and isinstance(a, int) and isinstance(b, int):
         _check_pow(a, b)
+    if mod is not None and isinstance(b, int) and isinstance(mod, int) and (
+            b.bit_length() > MAX_BIG_BITS or mod.bit_length() > MAX_BIG_BITS):
+        raise HostLimit("a modular power of huge integers")
     return pow(a, b) if mod is None else pow(a, b, mod)
+
+
+def _big(*xs) -> bool:
+    return all(isinstance(x, int) and x.bit_length() > MAX_BIG_BITS for x in xs)
+
+
+def _divmod(a, b):
+    if _big(a, b):
+        raise HostLimit("a division of two huge integers")
+    return divmod(a, b)
 
 
 # Functions the host evaluates itself (over decoded plain data): pure, bounded. A test that
@@ -62,16 +76,19 @@ def _pow_function(a, b, mod=None):
 HOST_FUNCTIONS = {f.__name__: f for f in (
     abs, all, any, bool, complex, dict, float, frozenset, int, isinstance, len, list, max, min,
     round, set, sorted, str, tuple, type, zip, enumerate, reversed, chr, ord, divmod, hex, oct, bin)}
-HOST_FUNCTIONS.update(range=_range, sum=_sum, pow=_pow_function)
+HOST_FUNCTIONS.update(range=_range, sum=_sum, pow=_pow_function, divmod=_divmod)
 SAFE_METHODS = {"lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "startswith",
                 "endswith", "count", "index", "find", "rfind", "isdigit", "isalpha", "isalnum", "isspace",
                 "islower", "isupper", "title", "capitalize", "swapcase", "casefold", "keys", "values", "items",
-                "get", "join", "replace"}
+                "get", "join", "replace", "zfill", "center", "ljust", "rjust", "copy", "encode", "decode",
+                "partition", "rpartition", "removeprefix", "removesuffix", "isnumeric", "isdecimal",
+                "isidentifier", "istitle"}
+WIDTH_METHODS = {"zfill", "center", "ljust", "rjust"}
 HOST_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "tuple": tuple,
               "dict": dict, "set": set, "frozenset": frozenset, "complex": complex, "bytes": bytes}
 MATH_FUNCTIONS = {n: getattr(math, n) for n in (
     "isclose", "fabs", "isnan", "isinf", "isfinite", "sqrt", "floor", "ceil", "trunc", "log", "log2",
-    "log10", "exp", "sin", "cos", "tan", "atan", "atan2", "hypot", "degrees", "radians", "gcd")}
+    "log10", "exp", "sin", "cos", "tan", "atan", "atan2", "hypot", "degrees", "radians")}
 MATH_CONSTANTS = {n: getattr(math, n) for n in ("pi", "e", "tau", "inf", "nan")}
 KNOWN_HELPERS = {"_close": (values.CLOSE_HELPER, values.close)}  # name -> (exact source, host fn)
 
@@ -133,6 +150,11 @@ class _Splitter:
 
     def module(self, tree: ast.Module) -> DataTest | None:
         checks: dict[str, ast.FunctionDef] = {}
+        called: set[str] = set()
+        # functions the test defines: only a check function the test calls with the function
+        # under test; a call of any other (a reference helper) would run the program's namesake
+        self.defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                   ast.ClassDef))} - set(KNOWN_HELPERS)
         for stmt in tree.body:
             if self._common(stmt):
                 continue
@@ -150,12 +172,15 @@ class _Splitter:
                   and len(stmt.value.args) == 1 and not stmt.value.keywords
                   and isinstance(stmt.value.args[0], ast.Name)):
                 fn = checks[stmt.value.func.id]
+                called.add(fn.name)
                 subst = {fn.args.args[0].arg: stmt.value.args[0].id}
                 for inner in fn.body:
                     if not self._common(inner, local=True):
                         self._assert(inner, subst)
             else:
                 raise NotData(type(stmt).__name__)
+        if set(checks) - called:
+            raise NotData("a function the test defines but does not call as its check")
         if not self.asserts:
             return None
         for const, host, calls in self.refs.values():
@@ -259,7 +284,8 @@ class _Splitter:
                 if isinstance(func, str):  # a method of plain data, judged on the host
                     return ast.Call(ast.Name("__method__", ast.Load()),
                                     [self._lift(node.func.value, subst), ast.Constant(func)]
-                                    + [self._lift(a, subst) for a in node.args], [])
+                                    + [self._lift(a, subst) for a in node.args],
+                                    [ast.keyword(k.arg, self._lift(k.value, subst)) for k in node.keywords])
                 return ast.Call(func, [self._lift(a, subst) for a in node.args],
                                 [ast.keyword(k.arg, self._lift(k.value, subst)) for k in node.keywords])
             return self._sandbox_call(node, subst)
@@ -291,27 +317,47 @@ class _Splitter:
     def _host_function(self, func: ast.expr):
         """How the host evaluates a call of `func`: an AST for the function, a method name
         (str), or None when it is a call of the program's own code (run in the sandbox). Raises
-        NotData for a builtin or library function the host does not evaluate."""
+        NotData for anything else: a builtin, library or test-defined function, or a method of a
+        literal the host does not evaluate, would run where the program can replace it."""
         if isinstance(func, ast.Name):
             name = func.id
             if name in HOST_FUNCTIONS or name in self.helpers:
                 return func
             if name in self.math_names and self.math_names[name] in MATH_FUNCTIONS:
                 return ast.Attribute(ast.Name("math", ast.Load()), self.math_names[name], ast.Load())
-            if name in self.imported or name in self.constants or name in dir(builtins):
+            if (name in self.imported or name in self.constants or name in self.defined
+                    or name in dir(builtins)):
                 raise NotData(f"{name}() would run where the program can replace it")
             return None  # the program's function
-        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-            base = func.value.id
-            if base == "math":
-                if func.attr in MATH_FUNCTIONS:
-                    return func
-                raise NotData(f"math.{func.attr}")
-            if base in self.imported or base in dir(builtins):
-                raise NotData(f"{base}.{func.attr}() would run where the program can replace it")
-        if isinstance(func, ast.Attribute) and func.attr in SAFE_METHODS and _plain_base(func.value):
-            return func.attr
+        if not isinstance(func, ast.Attribute):
+            raise NotData("a call of a computed function")
+        base = func.value
+        if isinstance(base, ast.Name) and base.id == "math":
+            if func.attr in MATH_FUNCTIONS:
+                return func
+            raise NotData(f"math.{func.attr}")
+        if isinstance(base, ast.Name) and (base.id in self.imported or base.id in dir(builtins)
+                                           or base.id in self.defined):
+            raise NotData(f"{base.id}.{func.attr}() would run where the program can replace it")
+        if self._plain_base(base):
+            if func.attr in SAFE_METHODS:
+                return func.attr
+            raise NotData(f".{func.attr}() of plain data is not evaluated on the host")
         return None  # a method of the program's objects
+
+    def _plain_base(self, node: ast.expr) -> bool:
+        """Whether a method is called on plain data (a literal, a constant, what a function
+        returned), not on one of the program's objects (`Solution().count(3)`)."""
+        if isinstance(node, (ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.Subscript, ast.JoinedStr,
+                             ast.BinOp)):
+            return True
+        if isinstance(node, ast.Name):
+            return node.id in self.constants
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            return not node.func.id[:1].isupper()
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            return self._plain_base(node.func.value)  # a chain: "a b".strip().split()
+        return False
 
     def _sandbox_call(self, node: ast.Call, subst: dict[str, str]) -> ast.Name:
         call = _Rename(subst, self.constants, self.refs).visit(_copy(node))
@@ -367,16 +413,6 @@ def _bind(target: ast.expr, item) -> dict:
     return out
 
 
-def _plain_base(node: ast.expr) -> bool:
-    """Whether a method is called on plain data (a literal, or what a function returned), not on
-    one of the program's objects (`Solution().count(3)`)."""
-    if isinstance(node, (ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.Subscript)):
-        return True
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        return not node.func.id[:1].isupper()
-    return False
-
-
 class _Rename(ast.NodeTransformer):
     """A check function's parameter -> the function it is called with; constants inlined."""
 
@@ -408,6 +444,9 @@ class _Guarded(ast.NodeTransformer):
 
     def visit_BinOp(self, node):
         self.generic_visit(node)
+        if (isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant)
+                and isinstance(node.left.value, str) and "*" not in node.left.value):
+            return node  # a literal format: its widths are the test's own
         name = self.NAMES.get(type(node.op))
         if name is None:
             return node
@@ -475,6 +514,8 @@ def _check_pow(a: int, b: int) -> None:
 
 def _guard(op: ast.operator, left, right) -> None:
     """Host-side arithmetic must not be a way to exhaust the host."""
+    if isinstance(op, (ast.Mult, ast.Div, ast.FloorDiv, ast.Mod)) and _big(left, right):
+        raise HostLimit("arithmetic on two huge integers")
     if isinstance(op, ast.Mult):
         for seq, n in ((left, right), (right, left)):
             if isinstance(seq, (str, bytes, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_SEQUENCE:
@@ -507,7 +548,7 @@ def _mod(a, b):
     return a % b
 
 
-def _method(obj, name: str, *args):
+def _method(obj, name: str, *args, **kwargs):
     """A whitelisted method of a plain value, with the size guards a method can need."""
     if not isinstance(obj, (str, bytes, list, tuple, dict, set, frozenset)):
         raise TypeError(f"{type(obj).__name__} has no host method {name}")
@@ -515,11 +556,13 @@ def _method(obj, name: str, *args):
         parts = list(args[0])
         if sum(len(p) for p in parts if isinstance(p, (str, bytes))) + len(obj) * len(parts) > MAX_SEQUENCE:
             raise HostLimit("a join too large to build")
-        return obj.join(parts)
+        return obj.join(parts, **kwargs)
+    if name in WIDTH_METHODS and args and isinstance(args[0], int) and args[0] > MAX_SEQUENCE:
+        raise HostLimit("a padding too wide to build")
     if name == "replace" and len(args) >= 2 and isinstance(obj, (str, bytes)):
         if (obj.count(args[0]) + 1) * len(args[1]) + len(obj) > MAX_SEQUENCE:
             raise HostLimit("a replace too large to build")
-    return getattr(obj, name)(*args)
+    return getattr(obj, name)(*args, **kwargs)
 
 
 class _Math:

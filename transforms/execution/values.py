@@ -9,12 +9,15 @@ Anything else is `NonData`: a failed test, never a pass.
 Wire format (JSON): null/true/false, numbers (NaN and +-Infinity allowed), strings; containers
 and other scalars as arrays whose first item is a tag: "i" big int (hex), "c" complex, "b" bytes
 (hex), "l" list, "t" tuple, "s" set, "f" frozenset, "d" dict ([key, value] pairs), "C" Counter,
-"o" OrderedDict, "D" defaultdict, "q" deque.
+"o" OrderedDict, "D" defaultdict (its factory's name first, if a builtin type), "q" deque,
+"r" range, "K"/"W"/"I" a dict's keys/values/items view, "g" an iterator or generator (rebuilt as
+an iterator over its items), "F" Fraction.
 """
 
 from __future__ import annotations
 
 import collections
+import fractions
 import json
 import math
 
@@ -44,7 +47,28 @@ def decode(text: str, max_bytes: int = MAX_BYTES):
     except ValueError as e:
         raise NonData(f"unreadable: {str(e)[:200]}") from None
     budget = [MAX_ITEMS]
-    return _dec(raw, 0, budget)
+    value = _dec(raw, 0, budget)
+    _no_collisions(_scalars(value))
+    return value
+
+
+_HASHED = (int, float, complex, tuple, frozenset)  # hashes an attacker can choose (str/bytes are salted)
+FACTORIES = {"int": int, "list": list, "set": set, "dict": dict, "str": str, "float": float, "tuple": tuple}
+
+
+def _scalars(value):
+    """Every int, float, complex, tuple and frozenset anywhere in `value` (any of them can become
+    a set member or a dict key in a judgement)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, _HASHED) and not isinstance(v, bool):
+            yield v
+        if isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple, set, frozenset, collections.deque)):
+            stack.extend(v)
 
 
 def _no_collisions(items) -> None:
@@ -102,16 +126,34 @@ def _dec(x, depth, budget):
             raise NonData("malformed bytes") from None
     if depth >= MAX_DEPTH:
         raise NonData(f"nested deeper than {MAX_DEPTH}")
+    if tag == "r":
+        if len(items) != 3 or not all(type(v) is int for v in items) or items[2] == 0:
+            raise NonData("a malformed range")
+        r = range(*items)
+        if len(r) > MAX_ITEMS:
+            raise NonData(f"a range of more than {MAX_ITEMS} items")
+        return r
+    if tag == "F":
+        if len(items) != 2:
+            raise NonData("a malformed Fraction")
+        num, den = _dec(items[0], depth, budget), _dec(items[1], depth, budget)
+        if type(num) is not int or type(den) is not int or den <= 0:
+            raise NonData("a malformed Fraction")
+        return fractions.Fraction(num, den)
     depth += 1
-    if tag in ("l", "t", "s", "f", "q"):
-        out = [_dec(v, depth, budget) for v in items]
-        if len(out) > MAX_COLLISIONS:
-            _no_collisions(out)
-        items = out
-    elif tag in ("d", "C", "o", "D"):
+    factory = None
+    if tag == "D" and items and (items[0] is None or type(items[0]) is str):
+        factory, items = FACTORIES.get(items[0]), items[1:]
+    if tag in ("l", "t", "s", "f", "q", "g", "K", "W"):
+        items = [_dec(v, depth, budget) for v in items]
+        if tag in ("s", "f", "K") and len(items) > MAX_COLLISIONS:
+            _no_collisions(items)  # before they are hashed into a set
+        elif tag == "g":
+            _no_collisions(_scalars(items))  # an iterator hides its items from the final scan
+    elif tag in ("d", "C", "o", "D", "I"):
         pairs = _pairs(items, depth, budget)
         if len(pairs) > MAX_COLLISIONS:
-            _no_collisions([k for k, _ in pairs])
+            _no_collisions(k for k, _ in pairs)
     try:
         if tag == "l":
             return items
@@ -130,7 +172,15 @@ def _dec(x, depth, budget):
         if tag == "o":
             return collections.OrderedDict(pairs)
         if tag == "D":
-            return collections.defaultdict(None, pairs)
+            return collections.defaultdict(factory, pairs)
+        if tag == "g":
+            return iter(items)
+        if tag == "K":
+            return dict.fromkeys(items).keys()
+        if tag == "W":
+            return dict(enumerate(items)).values()
+        if tag == "I":
+            return dict(pairs).items()
     except TypeError:  # an unhashable key or set member
         raise NonData("an unhashable key or set member") from None
     raise NonData(f"unknown tag {tag[:20]!r}")
