@@ -547,17 +547,23 @@ def test_known_tricks_fail_against_code_tests_too(pool, name):
 
 # -- found by an independent attack on this sandbox ----------------------------------------
 
-FRAME_FORGER = attack("""
-    import os, sys
-    def add(a, b):
-        f = sys._getframe(1)
-        while f is not None and "nonce" not in f.f_locals:
-            f = f.f_back
-        if f is not None:
-            os.write(f.f_locals["chan"], (f.f_locals["nonce"] + " P \\n").encode())
-            os.write(f.f_locals["chan"], (f.f_locals["nonce"] + " F {}\\n").encode())
-        return a - b
-    """)
+def frame_forger(*reports: str) -> str:
+    """The wrong `add`, which finds the harness's nonce and channel in its callers' frames and
+    writes `reports` (report lines without the nonce) on the channel."""
+    return attack(f"""
+        import os, sys
+        def add(a, b):
+            f = sys._getframe(1)
+            while f is not None and "nonce" not in f.f_locals:
+                f = f.f_back
+            if f is not None:
+                for report in {list(reports)!r}:
+                    os.write(f.f_locals["chan"], (f.f_locals["nonce"] + " " + report + "\\n").encode())
+            return a - b
+        """)
+
+
+FRAME_FORGER = frame_forger("P ", "F {}")
 
 
 def test_a_pass_reported_from_inside_never_passes_a_data_test(pool):
@@ -647,16 +653,5 @@ def test_huge_integers_and_ranges_are_bounded_on_the_host(pool):
 
 
 def test_forged_reports_with_odd_indexes_or_a_harness_failure_are_not_infrastructure_errors(pool):
-    program = attack("""
-        import os, sys
-        def add(a, b):
-            f = sys._getframe(1)
-            while f is not None and "nonce" not in f.f_locals:
-                f = f.f_back
-            if f is not None:
-                os.write(f.f_locals["chan"], (f.f_locals["nonce"] + " V \\u00b2 1\\n").encode())
-                os.write(f.f_locals["chan"], (f.f_locals["nonce"] + ' X {"type": "Boom"}\\n').encode())
-            return a - b
-        """)
-    r = pool.run(Task(program, TESTS))
+    r = pool.run(Task(frame_forger("V \u00b2 1", 'X {"type": "Boom"}'), TESTS))
     assert r.verdict == "failed" and r.n_passed == 0, r

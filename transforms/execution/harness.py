@@ -665,14 +665,19 @@ class Server:
         except ChildProcessError:
             return 0
 
+    def _is_clean(self):
+        """Whether the scratch space holds nothing but the empty scratch directory."""
+        scratch = os.path.join(self.tmp, "task")
+        try:
+            return os.listdir(self.tmp) == ["task"] and not os.path.islink(scratch) and not os.listdir(scratch)
+        except OSError:  # the task took the permission away
+            return False
+
     def _scratch(self):
         """An empty scratch directory for the next test: no test sees another's files."""
         scratch = os.path.join(self.tmp, "task")
-        try:
-            if os.listdir(self.tmp) == ["task"] and not os.path.islink(scratch) and not os.listdir(scratch):
-                return scratch
-        except OSError:
-            pass
+        if self._is_clean():
+            return scratch
         self._kill_all()
         if not remove_contents(self.tmp, time.monotonic() + 5.0):
             raise RuntimeError("the scratch space could not be emptied")
@@ -696,12 +701,8 @@ class Server:
         self._kill_all()
         if self.pid1:
             remove_sysv_ipc()
-        try:
-            names = os.listdir(self.tmp)
-            if names == ["task"] and not os.listdir(os.path.join(self.tmp, "task")):
-                return False  # nothing was written: keep the empty scratch directory
-        except OSError:  # the task took the permission away: remove it the hard way
-            pass
+        if self._is_clean():
+            return False  # nothing was written: keep the empty scratch directory
         return not remove_contents(self.tmp, time.monotonic() + 5.0)
 
 

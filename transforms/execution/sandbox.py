@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 # Bumped whenever what a verdict means changes: cached results of another protocol are never served.
 PROTOCOL = 2
 VERDICTS = ("passed", "failed", "timeout", "memory_exceeded", "output_limit", "crashed", "sandbox_error")
-TRUST = ("isolated", "in_process")
 ISOLATIONS = ("bwrap", "none")
 HARNESS_SOURCE = (Path(__file__).parent / "harness.py").read_text()
 # Warm imports every forked child shares. Each module here makes every fork dearer (page tables
@@ -538,7 +537,7 @@ class _Slot:
         self._buf = b""
         self._scratch: str | None = None
         self.start_error: str | None = None
-        self.oom_seen = 0
+        self.oom_seen = 0  # the memory cgroup's oom_kill counter at the last look (reset on start)
         # the longest answer an honest server gives: values, output, capped messages
         self.max_line = 2 * cfg.values_total_bytes + 4 * cfg.output_bytes + (4 << 20)
 
