@@ -193,7 +193,7 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
     try:
         p = beam.Pipeline(options=options)
         envelopes, r_read = p | ReadSources(tasks, progress_dir)
-        normalise = RowPassthrough() if kind.reads_rows else Normaliser(cfg.sources)
+        normalise = RowPassthrough(cfg.sources) if kind.reads_rows else Normaliser(cfg.sources)
         records, r_norm = envelopes | Stage("normalise", normalise, progress_dir)
         unique, r_dup = records | DedupeById(fs.join(staging, "_spill"), progress_dir)
         llm_cache = None

@@ -69,6 +69,7 @@ class SourceConfig:
     hf_split: str | None = None
     hf_name: str | None = None
     license: str | None = None  # the source's license (SPDX id), shown on dataset cards
+    role: str = "rows"  # rows | samples (candidate programs for `labels`, EvalPlus samples.jsonl shape)
 
 
 @dataclass(frozen=True)
@@ -310,6 +311,11 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
         sources.append(_source(s, f"{key}.", base_dir, default_name=f"source{i}"))
     if len({s.name for s in sources}) != len(sources):
         raise ConfigError(skey, "source names must be unique")
+    for i, s in enumerate(sources):
+        if s.role == "samples" and kind != "labels":
+            raise ConfigError(f"{skey}[{i}].role", "only a `labels` dataset takes a samples source")
+    if sources and all(s.role == "samples" for s in sources):
+        raise ConfigError(skey, "a labels dataset needs its problems (a tests dataset) besides its samples")
 
     params = kinds.parse_params(kinds.KINDS[kind], d.get("params") or {}, f"{p}params")
     beam_cfg = _beam(d.get("beam") or {}, f"{p}beam.")
@@ -332,7 +338,8 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
 
 
 SOURCE_KEYS = {"name", "path", "dataset", "format", "glob", "domain", "fields", "metadata", "split",
-               "config_name", "count", "license"}
+               "config_name", "count", "license", "role"}
+ROLES = ("rows", "samples")
 
 
 def _source(s, p: str, base_dir: str, default_name: str) -> SourceConfig:
@@ -388,7 +395,12 @@ def _source(s, p: str, base_dir: str, default_name: str) -> SourceConfig:
         raise ConfigError(f"{p}split" if hf_split is not None else f"{p}config_name",
                           "only an `hf` source takes `split`/`config_name`")
     _check_exists(fmt, path, glob, f"{p}path" if fmt != "dataset" else f"{p}dataset")
-    return SourceConfig(name, fmt, path, glob, domain, fields, tuple(metadata), hf_split, hf_name, license_)
+    role = s.get("role", "rows")
+    _choice(role, ROLES, f"{p}role")
+    if role == "samples" and (fields_raw or metadata):
+        raise ConfigError(f"{p}role", "a samples source has a fixed shape (task_id, solution or completion): "
+                                      "no fields/metadata")
+    return SourceConfig(name, fmt, path, glob, domain, fields, tuple(metadata), hf_split, hf_name, license_, role)
 
 
 LICENSE_RE = re.compile(r"^[a-z0-9][a-z0-9.+-]*$")
@@ -464,6 +476,7 @@ def _source_raw(s: SourceConfig) -> dict:
         "fields": {k: spec(v) for k, v in sorted(s.fields.items())},
         "metadata": list(s.metadata), "split": s.hf_split, "config_name": s.hf_name,
         **({"license": s.license} if s.license else {}),
+        **({"role": s.role} if s.role != "rows" else {}),
     }
 
 

@@ -172,13 +172,16 @@ KINDS: dict[str, Kind] = {
                "inputs, type-aware mutation, expected outputs from the reference, suites reduced by mutation score",
         executes=True,
         quality=(
-            ("mutation_score", "select min(mutation_score) min, quantile_cont(mutation_score, 0.5) median, "
-                               "avg(mutation_score) mean, avg(original_mutation_score) original_tests_mean from data"),
+            ("mutation_score", "select avg(heldout_mutation_score) heldout_mean, min(heldout_mutation_score) "
+                               "heldout_min, count(*) filter (where heldout_mutation_score < 1) heldout_below_1, "
+                               "avg(original_mutation_score) original_tests_heldout_mean, "
+                               "avg(mutation_score) reduction_mean from data"),
             ("tests_per_problem", "select min(n_tests) min, avg(n_tests) mean, max(n_tests) max, "
-                                  "avg(n_candidate_tests) mean_before_reduction from data"),
+                                  "avg(n_pool) mean_pool, avg(n_candidate_tests) mean_before_reduction from data"),
             ("tests_by_origin", "select t.origin, count(*) n from (select unnest(tests) t from data) group by 1 order by 1"),
             ("tests_by_trust", "select t.trust, count(*) n from (select unnest(tests) t from data) group by 1 order by 1"),
-            ("mutants", "select avg(n_mutants) mean_mutants, avg(n_killable) mean_killable from data"),
+            ("mutants", "select sum(n_mutants) mutants, sum(n_heldout) heldout, sum(n_killable) killable, "
+                        "sum(n_equivalent) equivalent, avg(branch_coverage) mean_branch_coverage from data"),
         ),
     ),
     "labels": Kind(
@@ -195,11 +198,18 @@ KINDS: dict[str, Kind] = {
         reads_rows=True,
         executes=True,
         quality=(
+            ("oracle", "select count(*) candidates, count(*) filter (where label) accepted, "
+                       "count(*) filter (where suite_passed and not label) suite_false_accepts, "
+                       "count(*) filter (where not suite_passed and pool_agrees) suite_false_rejects, "
+                       "count(*) filter (where original_passed and not label) original_tests_false_accepts, "
+                       "count(*) filter (where original_passed = false and pool_agrees) "
+                       "original_tests_false_rejects from data"),
+            ("decided_by", "select coalesce(oracle, 'accepted') oracle, count(*) n from data group by 1 order by 1"),
             ("verdicts", "select verdict, count(*) n from data group by 1 order by 1"),
             ("candidates_per_problem", "select min(n) min, avg(n) mean, max(n) max from "
                                        "(select problem_id, count(*) n from data group by 1)"),
             ("pass_rate_by_origin", "select origin, count(*) n, avg(label::int) passing from data group by 1 order by 1"),
-            ("pass_ratio", "select min(pass_ratio) min, avg(pass_ratio) mean, max(pass_ratio) max from data"),
+            ("oracle_inputs", "select avg(n_tests) mean_suite, avg(n_pool) mean_pool, avg(n_fuzz) mean_fuzz from data"),
             ("trust", "select trust, count(*) n, sum(label::int) passing from data group by 1 order by 1"),
         ),
     ),
@@ -220,6 +230,8 @@ KINDS: dict[str, Kind] = {
                                   "(select problem_id, count(*) n from data group by 1)"),
             ("rejected_verdicts", "select rejected_verdict, count(*) n from data group by 1 order by 1"),
             ("origins", "select chosen_origin, rejected_origin, count(*) n from data group by 1, 2 order by 1, 2"),
+            ("chosen_not_reference", "select count(*) filter (where chosen_origin != 'reference') n, "
+                                     "count(*) pairs from data"),
             ("trust", "select trust, count(*) n from data group by 1 order by 1"),
         ),
     ),

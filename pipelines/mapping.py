@@ -20,6 +20,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from pipelines.config import FieldSpec, SourceConfig
 from schemas import content_id
 from transforms import fs
+from transforms.preferences.samples import sample_record
 from transforms.stage import REJECTS, Reject, StageCounter, reject_row
 
 TEMPLATE_RE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.]*)\}")
@@ -176,10 +177,20 @@ class Normaliser:
 
 class RowPassthrough:
     """Stage function for kinds that read another dataset's rows as they are (labels reads tests,
-    preferences reads labels): the row itself, with its place in the source for dedupe."""
+    preferences reads labels): the row itself, with its place in the source for dedupe. Rows of
+    a `role: samples` source become sample records (`transforms.preferences.samples`)."""
+
+    def __init__(self, sources=()):
+        self.samples = {s.name: i for i, s in enumerate(sources) if s.role == "samples"}
 
     def __call__(self, envelope: dict):
         row = dict(envelope["data"])
+        if envelope["source"] in self.samples:
+            row = sample_record(row, envelope["source"], envelope["location"])
+            row["_origin"] = [self.samples[envelope["source"]], envelope["file_index"], envelope["index"],
+                              envelope["source"], envelope["location"]]
+            yield row
+            return
         if not row.get("id"):
             raise Reject("missing_field", "id: the row has no id")
         row["_origin"] = [0, envelope["file_index"], envelope["index"], envelope["source"], envelope["location"]]

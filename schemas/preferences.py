@@ -7,18 +7,31 @@ from schemas.base import DatasetSchema
 
 LABELS = DatasetSchema(
     kind="labels",
-    description="Candidate programs run against a problem's test suite, one row per candidate.",
+    description="Candidate programs labelled by a differential oracle (the suite, the reference's whole "
+                "verified input pool, fresh inputs inside the problem's contract), one row per candidate.",
     arrow=pa.schema([
         pa.field("id", pa.string(), nullable=False),
         pa.field("problem_id", pa.string(), nullable=False),
         pa.field("prompt", pa.string(), nullable=False),
+        # what follows the prompt: `prompt + completion == program` when `program` continues the prompt
         pa.field("completion", pa.string(), nullable=False),
-        pa.field("origin", pa.string(), nullable=False),  # llm | source | reference | mutant
-        pa.field("verdicts", pa.list_(pa.string()), nullable=False),  # one per test
-        pa.field("pass_ratio", pa.float64(), nullable=False),
-        pa.field("verdict", pa.string(), nullable=False),
-        pa.field("label", pa.bool_(), nullable=False),  # all tests passed (KTO's label)
+        pa.field("program", pa.string(), nullable=False),  # what ran, in the canonical form
+        pa.field("origin", pa.string(), nullable=False),  # sample:<source> | llm | source | reference | mutant
+        pa.field("canonical", pa.bool_(), nullable=False),  # False: it does not parse (kept as written)
+        pa.field("continues_prompt", pa.bool_(), nullable=False),  # program == prompt + completion
+        pa.field("verdicts", pa.list_(pa.string()), nullable=False),  # one per test of the suite
+        pa.field("pass_ratio", pa.float64(), nullable=False),  # of the suite
+        pa.field("verdict", pa.string(), nullable=False),  # passed, or the first failure's verdict
+        pa.field("label", pa.bool_(), nullable=False),  # the oracle's: suite, pool and fresh inputs all agree
+        pa.field("suite_passed", pa.bool_(), nullable=False),  # the shipped suite alone would accept it
+        pa.field("original_passed", pa.bool_()),  # the problem's original tests alone would (null: none)
+        pa.field("oracle", pa.string()),  # what told it apart first: suite | pool | fuzz (null: nothing)
+        pa.field("first_difference", pa.string()),  # the input (or test) it first failed on
+        pa.field("pool_agrees", pa.bool_(), nullable=False),  # same outputs as the reference on the pool
+        pa.field("fuzz_agrees", pa.bool_()),  # ... on the fresh inputs (null: not run, the suite or pool rejected it)
         pa.field("n_tests", pa.int64(), nullable=False),
+        pa.field("n_pool", pa.int64(), nullable=False),
+        pa.field("n_fuzz", pa.int64(), nullable=False),
         # isolated: every verdict was judged on the host; in_process: some ran as code
         pa.field("trust", pa.string(), nullable=False),
     ]),

@@ -1,5 +1,6 @@
 """Test generation and preference pairs: the pure parts, then whole builds re-verified."""
 
+import ast
 import json
 import random
 from pathlib import Path
@@ -12,7 +13,7 @@ from pipelines.store import Store
 from tests.conftest import humaneval, run_cli
 from tests.llm_server import FakeOpenAI, Reply, completion, echo
 from transforms.execution import SandboxConfig, SandboxPool, Task
-from transforms.preferences.core import PairParams, normal_form, pairs
+from transforms.preferences.core import PairParams, pairs
 from transforms.testgen.inputs import grow_inputs, mutate_value, parse_llm_inputs, seed_inputs
 from transforms.testgen.mutants import mutants
 from transforms.testgen.suite import (
@@ -52,8 +53,8 @@ def test_mutants_are_distinct_faulty_variants():
     program = "def f(xs, k):\n    total = 0\n    for x in xs:\n        if x > k and x != 0:\n            total += x\n    return total\n"
     ms = mutants(program, 50, random.Random(0))
     ops = {op for op, _ in ms}
-    assert {"compare", "arith", "boolean", "off_by_one", "remove_statement"} <= ops
-    assert len({src for _, src in ms}) == len(ms) and all(normal_form(src) != normal_form(program) for _, src in ms)
+    assert {"compare", "arith", "boolean", "constant", "accumulator_init", "early_return", "remove_statement"} <= ops
+    assert len({src for _, src in ms}) == len(ms) and all(ast.dump(ast.parse(src)) != ast.dump(ast.parse(program)) for _, src in ms)
 
 
 def test_assert_sources_are_self_contained():
@@ -70,24 +71,29 @@ def test_suite_for_one_problem_kills_every_killable_mutant():
     problem = Problem(rec["task_id"], rec["task_id"], rec["prompt"], rec["prompt"] + rec["canonical_solution"],
                       rec["entry_point"], runnable_tests([rec["test"]], "check_function", rec["entry_point"]))
     broken = Problem("b", "b", "", "def g(:\n", "g", [])
+    params = TestgenParams(pool_size=30, max_mutants=20, heldout_mutants=10)
     with SandboxPool(SandboxConfig(pool_size=2, cache=False)) as pool:
-        suite, bad = build_suites([problem, broken], pool.run_many, TestgenParams(pool_size=20, max_mutants=20))
-        assert bad.reason == "reference_fails"
-        assert suite["mutation_score"] == 1.0 and suite["n_killable"] > 0
-        assert suite["original_mutation_score"] <= suite["mutation_score"]
-        assert suite["tests"][0]["origin"] == "original" and suite["n_tests"] >= 1
-        # the reference passes its whole suite; each killable mutant fails it
-        srcs = [t["assert_src"] for t in suite["tests"]]
-        assert pool.run(Task(problem.reference, srcs)).passed
-        for _, src in mutants(problem.reference, 20, random.Random(0))[:5]:
-            r = pool.run(Task(src, [t["assert_src"] for t in suite["tests"]] , timeout_s=1, max_timeouts=1))
-            assert r.verdict in ("passed", "failed", "timeout", "crashed", "memory_exceeded")
+        suite, bad = build_suites([problem, broken], pool.run_many, params)
+        again, _ = build_suites([problem, broken], pool.run_many, params)
+    assert bad.reason == "reference_fails"
+    assert suite == again  # no clock in a row
+    assert suite["mutation_score"] == 1.0 and suite["n_killable"] > 0
+    assert suite["n_heldout"] > 0 and 0 <= suite["heldout_mutation_score"] <= 1
+    assert suite["n_mutants"] == suite["n_killable"] + suite["n_equivalent"]
+    assert suite["tests"][0]["origin"] == "original"
+    generated = [t for t in suite["tests"] if t["input"] is not None]
+    assert len(generated) >= params.min_tests  # never just the original asserts
+    pool_srcs = {t["assert_src"] for t in suite["pool"]}
+    assert {t["assert_src"] for t in generated} <= pool_srcs and suite["n_pool"] == len(suite["pool"])
+    assert json.loads(suite["contract"])  # the inferred input contract is recorded
+    assert 0 < suite["branch_coverage"] <= 1
 
 
 def test_pairing_rules():
     def lab(i, ratio):
         return {"id": str(i), "problem_id": "p", "prompt": "q", "completion": f"c{i}", "origin": "o",
-                "pass_ratio": ratio, "label": ratio == 1.0, "verdicts": [], "verdict": ""}
+                "pass_ratio": ratio, "label": ratio == 1.0, "verdicts": [], "verdict": "", "canonical": True,
+                "continues_prompt": True}
 
     labels = [lab(0, 1.0), lab(1, 1.0), lab(2, 0.5), lab(3, 0.9), lab(4, 0.0)]
     plum = pairs(labels, PairParams(rule="plum", max_pairs_per_prompt=10))
@@ -96,24 +102,29 @@ def test_pairing_rules():
     assert ace and all(c["pass_ratio"] >= 0.8 and c["pass_ratio"] - r["pass_ratio"] >= 0.4 for c, r in ace)
     assert len(pairs(labels, PairParams(max_pairs_per_prompt=2))) == 2
     assert pairs([lab(0, 0.0), lab(1, 0.5)], PairParams()) == []
-    assert normal_form("x=1\n") == normal_form("x = 1  # same program\n")
+    # sides of different forms never pair: a restated prompt or an unparsable program is a surface cue
+    assert pairs([lab(0, 1.0), dict(lab(1, 0.0), continues_prompt=False)], PairParams()) == []
+    assert pairs([lab(0, 1.0), dict(lab(1, 0.0), canonical=False)], PairParams()) == []
 
 
-def test_verdicts_a_program_could_forge_are_refused_by_default():
+def test_verdicts_a_program_could_forge_are_never_used_by_default():
     from transforms.preferences.core import LabelParams, NotLabelled, label_rows
 
+    code_test = {"assert_src": "xs = [1, 2]\nfor x in xs:\n    assert f(x) == x"}
     row = {"problem_id": "p", "prompt": "", "reference": "def f(x):\n    return x\n", "timeout_s": 1.0,
-           "tests": [{"assert_src": "assert f(1) == 1"},
-                     {"assert_src": "xs = [1, 2]\nfor x in xs:\n    assert f(x) == x"}]}
+           "entry_point": "f", "pool": [], "contract": None,
+           "tests": [{"assert_src": "assert f(1) == 1"}, code_test]}
     with SandboxPool(SandboxConfig(pool_size=1, timeout_s=2, cache=False)) as pool:
-        (refused,) = label_rows([row], {}, LabelParams(mutants=False), pool.run_many)
+        # the test that runs as code is left out: the label rests on what the host judged
+        (labelled,) = label_rows([row], {}, LabelParams(mutants=False), pool.run_many)
+        assert [(r["label"], r["trust"], r["n_tests"]) for r in labelled] == [(True, "isolated", 1)]
+        (refused,) = label_rows([dict(row, tests=[code_test])], {}, LabelParams(mutants=False), pool.run_many)
         assert isinstance(refused, NotLabelled) and refused.reason == "not_isolated"
         (labelled,) = label_rows([row], {}, LabelParams(mutants=False, require_isolated=False), pool.run_many)
-        assert [(r["origin"], r["label"], r["trust"]) for r in labelled] == [("reference", True, "in_process")]
-        isolated = dict(row, tests=row["tests"][:1])
-        (labelled,) = label_rows([isolated], {}, LabelParams(mutants=False), pool.run_many)
-        assert [(r["label"], r["trust"]) for r in labelled] == [(True, "isolated")]
-    lab = {"id": "1", "problem_id": "p", "completion": "a", "origin": "o", "pass_ratio": 1.0, "label": True}
+        assert [(r["origin"], r["label"], r["trust"], r["n_tests"]) for r in labelled] == [
+            ("reference", True, "in_process", 2)]
+    lab = {"id": "1", "problem_id": "p", "completion": "a", "origin": "o", "pass_ratio": 1.0, "label": True,
+           "canonical": True, "continues_prompt": True}
     bad = dict(lab, id="2", completion="b", pass_ratio=0.0, label=False)
     assert pairs([dict(lab, trust="in_process"), dict(bad, trust="isolated")], PairParams()) == []
     assert len(pairs([dict(lab, trust="in_process"), dict(bad, trust="isolated")],
@@ -143,27 +154,37 @@ def test_every_chosen_passes_and_every_rejected_fails(demo_store):
     tasks = []
     for p in prefs:
         srcs = [t["assert_src"] for t in suites[p["problem_id"]]["tests"]]
-        timeout = suites[p["problem_id"]]["timeout_s"]
-        tasks += [Task(p["chosen"], srcs, timeout_s=timeout), Task(p["rejected"], srcs, timeout_s=timeout, max_timeouts=1)]
+        srcs_all = srcs + [t["assert_src"] for t in suites[p["problem_id"]]["pool"]]
+        timeout = 2 * suites[p["problem_id"]]["timeout_s"]
+        # standard format: the prompt, then the completion, is the program that was judged
+        tasks += [Task(p["prompt"] + p["chosen"], srcs_all, timeout_s=timeout),
+                  Task(p["prompt"] + p["rejected"], srcs_all, timeout_s=timeout, max_timeouts=1)]
+        assert not p["chosen"].startswith(p["prompt"]) and not p["rejected"].startswith(p["prompt"])
     with SandboxPool(SandboxConfig(cache=False)) as pool:
         results = pool.run_many(tasks)
-    assert all(r.passed for r in results[0::2])  # 100% of chosen
-    assert not any(r.passed for r in results[1::2])  # 100% of rejected
+    assert all(r.passed for r in results[0::2])  # 100% of chosen pass the suite and the whole pool
+    assert not any(r.passed for r in results[1::2])  # 100% of rejected fail
     labels = _rows(demo_store, "labels")
     assert {r["origin"] for r in labels} == {"reference", "mutant"}
-    assert all(r["label"] == (r["pass_ratio"] == 1.0) for r in labels)
+    assert all(r["pass_ratio"] == 1.0 and r["suite_passed"] for r in labels if r["label"])
+    assert all(r["oracle"] in ("suite", "pool", "fuzz") and r["first_difference"] for r in labels if not r["label"])
+    assert all(r["prompt"] + r["completion"] == r["program"] for r in labels if r["continues_prompt"])
 
 
 def test_manifests_record_quality_and_isolation(demo_store):
     tests = json.loads(run_cli("show", "tests", root=demo_store).stdout)
     q = tests["quality"]
-    assert q["mutation_score"][0]["mean"] == 1.0
-    assert 0 < q["mutation_score"][0]["original_tests_mean"] <= 1.0
+    assert q["mutation_score"][0]["reduction_mean"] == 1.0
+    assert 0 < q["mutation_score"][0]["heldout_mean"] <= 1.0
+    assert q["mutants"][0]["equivalent"] >= 0 and q["tests_per_problem"][0]["min"] >= 1
     assert tests["sandbox"]["isolation"] == "bwrap"
     labels = json.loads(run_cli("show", "labels", root=demo_store).stdout)
     assert sum(v["n"] for v in labels["quality"]["verdicts"]) == labels["splits"]["train"]["rows"]
+    oracle = labels["quality"]["oracle"][0]
+    assert oracle["candidates"] == labels["splits"]["train"]["rows"] and oracle["suite_false_accepts"] >= 0
     prefs = json.loads(run_cli("show", "preferences", root=demo_store).stdout)
     assert prefs["quality"]["pairs_per_problem"][0]["max"] <= 4
+    assert prefs["quality"]["chosen_not_reference"][0]["pairs"] == prefs["splits"]["train"]["rows"]
 
 
 def test_preferences_load_with_datasets_in_trl_format(demo_store, tmp_path):

@@ -50,7 +50,7 @@ from transforms.execution import asserts, values
 log = logging.getLogger(__name__)
 
 # Bumped whenever what a verdict means changes: cached results of another protocol are never served.
-PROTOCOL = 2
+PROTOCOL = 3
 VERDICTS = ("passed", "failed", "timeout", "memory_exceeded", "output_limit", "crashed", "sandbox_error")
 ISOLATIONS = ("bwrap", "none")
 HARNESS_SOURCE = (Path(__file__).parent / "harness.py").read_text()
@@ -125,6 +125,7 @@ class Probe:
 
     expr: str
     setup: str = ""
+    more: tuple[str, ...] = ()  # further expressions in the same process: one value each (`values`)
 
 
 @dataclass
@@ -136,6 +137,7 @@ class Task:
     as_main: bool | None = None  # run the program as __main__ (default: only when it has no tests)
     max_timeouts: int = 0  # after this many timed-out tests, skip the rest (verdict timeout, skipped)
     budget_s: float = 0.0  # wall-clock budget of the whole task; 0: none (tests past it: skipped)
+    each: bool = False  # data tests also report one verdict per assert (`each`): packed inputs
 
 
 @dataclass
@@ -187,7 +189,7 @@ class ExecResult:
 def plan(test: str | Probe) -> tuple[dict, asserts.DataTest | None]:
     """(the server's spec of one test, the host-side judgement or None)."""
     if isinstance(test, Probe):
-        return {"kind": "calls", "setup": test.setup, "calls": [test.expr]}, None
+        return {"kind": "calls", "setup": test.setup, "calls": [test.expr, *test.more]}, None
     data = asserts.split(test)
     if data is None:
         return {"kind": "code", "src": test}, None
@@ -213,7 +215,23 @@ def _request(task: Task, cfg: SandboxConfig, rlimit_nproc: int | None, specs: li
     }
 
 
-def _judged(raw: dict, plans: list[tuple[dict, asserts.DataTest | None]], oom: bool) -> dict:
+def _probe_value(rec: dict | None, end: dict | None) -> dict:
+    """One probed call's result: its value once decoded on the host, or why there is none."""
+    if rec is not None and "value" in rec and end is None:
+        try:
+            values.decode(rec["value"])
+            return {"verdict": "passed", "value": rec["value"]}
+        except values.NonData as e:
+            return {"verdict": "failed", "type": "non_data_result", "message": str(e)}
+    if rec is not None and "error" in rec:
+        info = rec["error"]
+        return dict(info, verdict="memory_exceeded" if info.get("type") == "MemoryError" else "failed")
+    if rec is not None and "non_data" in rec:
+        return {"verdict": "failed", "type": "non_data_result", "message": rec["non_data"]}
+    return dict(end or {"verdict": "failed", "type": "Harness", "message": "no value"})
+
+
+def _judged(raw: dict, plans: list[tuple[dict, asserts.DataTest | None]], oom: bool, each: bool = False) -> dict:
     """The server's raw answer -> the result: data tests judged here, trust on every test."""
     tests = []
     for (spec, data), t in zip(plans, raw["tests"], strict=True):
@@ -232,21 +250,23 @@ def _judged(raw: dict, plans: list[tuple[dict, asserts.DataTest | None]], oom: b
                 out["verdict"] = "failed"
         elif data is not None:
             out = asserts.judge(data, t["calls"], t.get("end"))
+            if each:
+                out["each"] = asserts.judge_each(data, t["calls"], t.get("end"))
         else:  # a probe: its value is its result, once the host has decoded it
-            rec, end = (t["calls"] or [None])[0], t.get("end")
-            if rec is not None and "value" in rec and end is None:
-                try:
-                    values.decode(rec["value"])
-                    out = {"verdict": "passed", "value": rec["value"]}
-                except values.NonData as e:
-                    out = {"verdict": "failed", "type": "non_data_result", "message": str(e)}
-            elif rec is not None and "error" in rec:
-                info = rec["error"]
-                out = dict(info, verdict="memory_exceeded" if info.get("type") == "MemoryError" else "failed")
-            elif rec is not None and "non_data" in rec:
-                out = {"verdict": "failed", "type": "non_data_result", "message": rec["non_data"]}
-            else:
-                out = end or {"verdict": "failed", "type": "Harness", "message": "no value"}
+            calls, end = t["calls"] or [None], t.get("end")
+            if len(calls) == 1:
+                out = _probe_value(calls[0], end)
+            else:  # several: the values that arrived; the call the process's end cut off; not run
+                records, cut = [], False
+                for rec in calls:
+                    if rec is not None:
+                        records.append(_probe_value(rec, None))
+                    elif not cut:
+                        records.append(dict(end or {"verdict": "failed", "type": "Harness", "message": "no value"}))
+                        cut = True
+                    else:
+                        records.append({"verdict": "not_run"})
+                out = {"verdict": "passed", "values": records}
             out["trust"] = trust
         if "duration_s" in t:
             out["duration_s"] = t["duration_s"]
@@ -697,9 +717,9 @@ class SandboxPool:
     # -- caching ---------------------------------------------------------------------------
 
     def key(self, task: Task) -> str:
-        tests = [[t.expr, t.setup] if isinstance(t, Probe) else t for t in task.tests]
+        tests = [[t.expr, t.setup, *t.more] if isinstance(t, Probe) else t for t in task.tests]
         request = _request(task, self.cfg, None, [])
-        blob = json.dumps({"task": request, "tests": tests, "profile": self.cfg.profile(),
+        blob = json.dumps({"task": request, "tests": tests, "each": task.each, "profile": self.cfg.profile(),
                            "python": self.python}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -765,7 +785,7 @@ class SandboxPool:
                         self._replace(slot)
                     with self._lock:
                         self.stats["executed"] += 1
-                    return _judged(raw, plans, oom)
+                    return _judged(raw, plans, oom, task.each)
                 message = ((raw or {}).get("message") or slot.start_error or slot._stderr_text()
                            or "the sandbox stopped answering or broke the protocol")
                 slot = self._replace(slot)

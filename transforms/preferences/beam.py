@@ -18,14 +18,14 @@ from transforms.preferences.core import (
     PairParams,
     first_failure,
     label_rows,
-    normal_form,
     pairs,
 )
+from transforms.preferences.samples import as_candidate
 from transforms.stage import BatchStage, Reject, Stage
 
 
 class LabelFn(PooledFn):
-    """Batch stage function: tests rows (+ model samples) -> one label row per candidate."""
+    """Batch stage function: tests rows (+ their samples) -> one label row per candidate."""
 
     def __init__(self, params: LabelParams, sandbox, cache_dir: str | None):
         super().__init__(sandbox, cache_dir)
@@ -33,15 +33,19 @@ class LabelFn(PooledFn):
 
     def __call__(self, items: list[dict]) -> list:
         rows = [dict(item) for item in items]
-        extra = {r["problem_id"]: r.pop("_llm_candidates", []) for r in rows}
+        extra = {}
+        for r in rows:
+            samples = sorted(r.pop("_samples", []), key=lambda s: (s["origin"], s["location"]))
+            extra[r["problem_id"]] = ([as_candidate(s, r.get("prompt") or "") for s in samples]
+                                      + r.pop("_llm_candidates", []))
         out = []
         for row, labelled in zip(rows, label_rows(rows, extra, self.params, self.pool.run_many), strict=True):
             if isinstance(labelled, NotLabelled):
                 out.append(Reject(labelled.reason, labelled.detail))
                 continue
             for lab in labelled:
-                digest = hashlib.sha256(lab["completion"].encode()).hexdigest()[:16]
-                lab["id"] = content_id("labels", row["id"], normal_form(lab["completion"]) or digest, lab["origin"])
+                digest = hashlib.sha256(lab["program"].encode()).hexdigest()
+                lab["id"] = content_id("labels", row["id"], digest, lab["origin"])
             out.append(labelled)
         return out
 
@@ -64,12 +68,46 @@ class ParseSolution:
         yield choice.request.row_id, (program, "llm")
 
 
+def _is_sample(row) -> bool:
+    return "_sample" in row
+
+
+class JoinSamples:
+    """Stage function: a problem's tests row gets its samples; a sample without a problem is a reject."""
+
+    def __call__(self, item):
+        kind, value = item
+        if kind == "orphan":
+            raise Reject("unknown_problem", f"no test suite for problem {value['problem_id']!r}",
+                         location=value["location"])
+        yield value
+
+
+def _attach(item):
+    problem_id, groups = item
+    rows, samples = list(groups["rows"]), sorted(groups["samples"], key=lambda s: (s["origin"], s["location"]))
+    if not rows:
+        for s in samples:
+            yield "orphan", s
+        return
+    for row in rows:  # one tests row per problem id in a tests dataset; each gets the samples
+        yield "row", dict(row, _samples=samples)
+
+
 def build_labels(rows, params: LabelParams, ctx):
     rejects = []
+    samples = rows | "Samples" >> beam.Filter(_is_sample) | "KeySamples" >> beam.Map(
+        lambda r: (r["_sample"]["problem_id"], r["_sample"]))
+    tests = rows | "Problems" >> beam.Filter(lambda r: not _is_sample(r)) | "KeyProblems" >> beam.Map(
+        lambda r: (r["problem_id"], r))
+    grouped = {"rows": tests, "samples": samples} | "JoinSamples" >> beam.CoGroupByKey()
+    rows, r_join = grouped | "Attach" >> beam.FlatMap(_attach) | Stage("join_samples", JoinSamples(), ctx.progress_dir)
+    rejects.append(r_join)
     if ctx.llm is not None and params.llm_samples:  # the policy's samples as candidates
-        rows, rejects = rows | WithModelOutputs(
+        rows, r_model = rows | WithModelOutputs(
             ctx, key_field="problem_id", field="_llm_candidates", render=RenderSolve(ctx.llm, params.llm_samples),
             render_stage="render_solve", parse=ParseSolution(), parse_stage="parse_solutions")
+        rejects += r_model
     labels, r_label = rows | BatchStage("label", LabelFn(params, ctx.sandbox, ctx.exec_cache_dir),
                                         ctx.progress_dir, min_batch_size=1, max_batch_size=params.batch_size)
     return labels, rejects + [r_label]
@@ -77,7 +115,7 @@ def build_labels(rows, params: LabelParams, ctx):
 
 def labels_stages(params, llm) -> tuple[str, ...]:
     llm_stages = ("render_solve", "llm", "parse_solutions") if llm is not None and params.llm_samples else ()
-    return (*llm_stages, "label")
+    return ("join_samples", *llm_stages, "label")
 
 
 def _message(role: str, text: str) -> list[dict]:
@@ -101,11 +139,12 @@ class PairFn:
         conversational = self.params.format == "conversational"
         for c, r in chosen_rejected:
             prompt = c["prompt"]
+            # standard: `prompt + chosen` is the program; conversational: the answer is the program
             yield {
                 "id": content_id("preferences", c["id"], r["id"]),
                 "prompt": _message("user", prompt) if conversational else prompt,
-                "chosen": _message("assistant", c["completion"]) if conversational else c["completion"],
-                "rejected": _message("assistant", r["completion"]) if conversational else r["completion"],
+                "chosen": _message("assistant", c["program"]) if conversational else c["completion"],
+                "rejected": _message("assistant", r["program"]) if conversational else r["completion"],
                 "chosen_pass_ratio": c["pass_ratio"],
                 "rejected_pass_ratio": r["pass_ratio"],
                 "rejected_verdict": first_failure(r["verdicts"]) if r["pass_ratio"] < 1 else r["verdict"],

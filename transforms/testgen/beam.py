@@ -27,6 +27,8 @@ class SuiteFn(PooledFn):
     def __call__(self, records: list[dict]) -> list:
         problems, out = [], [None] * len(records)
         for i, r in enumerate(records):
+            candidates = metadata(r).get("candidates")
+            samples = [c for c in candidates if isinstance(c, str)] if isinstance(candidates, list) else None
             if not r.get("entry_point"):
                 out[i] = Reject("no_entry_point", "a test suite needs the function's name (entry_point)")
             elif not (r.get("solution") or "").strip():
@@ -36,18 +38,16 @@ class SuiteFn(PooledFn):
                     r["id"], r["source_id"], r.get("prompt") or "", r["solution"], r["entry_point"],
                     runnable_tests(r.get("tests") or [], r.get("tests_kind", "none"), r["entry_point"]),
                     [a for p in r.get("_llm_proposals") or [] for a in p.get("inputs", [])],
-                    [a for p in r.get("_llm_proposals") or [] for a in p.get("asserts", [])])))
+                    [a for p in r.get("_llm_proposals") or [] for a in p.get("asserts", [])], samples or [])))
         suites = build_suites([p for _, p in problems], self.pool.run_many, self.params)
         p = self.params
         for (i, problem), suite in zip(problems, suites, strict=True):
             if isinstance(suite, NoSuite):
                 out[i] = Reject(suite.reason, suite.detail)
                 continue
-            candidates = metadata(records[i]).get("candidates")
             out[i] = [dict(suite, id=content_id("tests", problem.id, p.pool_size, p.max_mutants, p.seed),
                            dropped_inputs=json.dumps(suite["dropped_inputs"], sort_keys=True),
-                           candidates=[c for c in candidates if isinstance(c, str)]
-                           if isinstance(candidates, list) else None)]
+                           candidates=problem.samples or None)]
         return out
 
 

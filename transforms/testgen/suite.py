@@ -1,11 +1,24 @@
-"""Test-suite generation (EvalPlus-style, improved), verified by execution in the sandbox.
+"""Test-suite generation (EvalPlus-style, made stricter), verified by execution in the sandbox.
 
-Per problem: seed inputs from the existing tests (+ a model's inputs and asserts, when one is
-configured), grown by type-aware mutation; expected outputs from the reference solution (inputs
-on which it raises, times out or returns a non-literal are dropped, counted); mutants of the
-reference run against every test; the suite is reduced by greedy set cover to the fewest tests
-that kill every killable mutant, plus the original tests. Problems are processed in batches so
-each phase is one `run_many` over the sandbox pool.
+Per problem:
+1. seed inputs from the existing tests (+ a model's, when configured); an input *contract*
+   inferred from them, the signature and the docstring (`contract.py`); a pool of inputs grown
+   inside the contract by type-aware mutation;
+2. the reference on every input, traced (`traced.py`): its output (the expected value), the work
+   it took (inputs past `max_steps` are dropped: counted, never timed) and the branches it took;
+   inputs on which it raises or returns a non-literal are dropped, counted. What survives is the
+   verified *pool*, shipped with the row: the differential oracle of `labels` runs all of it;
+3. mutants of the part of the reference a model writes (`mutants.py`), split by seed into a
+   reduction set and a held-out set, run against every test (generated tests packed many to a
+   process, judged one by one on the host). A mutant no test kills is *equivalent* by the oracle,
+   never counted as killable;
+4. the shipped suite: the original tests, then greedy set cover of the reduction mutants (and the
+   source's real samples, when it has some), then the reference's uncovered branches, then a floor
+   of `min_tests` generated tests; its mutation score is measured on the held-out mutants only,
+   so the figure can fail.
+
+Nothing here reads a clock into a row: costs are counts, budgets rules over them (`timeout_for`).
+Problems are processed in batches so each phase is one `run_many` over the sandbox pool.
 """
 
 from __future__ import annotations
@@ -18,30 +31,42 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from transforms.execution import asserts, values
-from transforms.execution.sandbox import ExecResult, Probe, Task
-from transforms.testgen.inputs import call_source, grow_inputs, seed_inputs
+from transforms.execution.sandbox import ExecResult, Task
+from transforms.testgen import contract as contracts
+from transforms.testgen import traced
+from transforms.testgen.inputs import call_source, seed_inputs
 from transforms.testgen.mutants import mutants as make_mutants
 
 
 @dataclass(frozen=True)
 class TestgenParams:
     __test__ = False  # not a pytest test class, despite the name
-    pool_size: int = 40  # distinct inputs before reduction
-    max_mutants: int = 40
+    pool_size: int = 60  # distinct inputs tried on the reference (the verified pool is what survives)
+    max_mutants: int = 40  # mutants the suite is reduced against
+    heldout_mutants: int = 20  # mutants only the mutation score sees
+    min_tests: int = 5  # generated tests every suite keeps at least (besides the original tests)
     seed: int = 0
-    timeout_factor: float = 20.0  # candidate per-test budget: this x the reference's slowest test
+    # a candidate's budget per test (a packed chunk gets twice it), a rule over counts, never a
+    # measured time: min_timeout_s + seconds_per_step x the reference's most traced work on an input
     min_timeout_s: float = 0.25
-    max_timeout_s: float = 2.0  # also the reference's budget per input
-    max_input_time_s: float = 0.05  # inputs on which the reference is slower are dropped (counted)
-    reference_budget_s: float = 10.0  # for computing all expected outputs of one problem
-    mutant_budget_s: float = 3.0  # per mutant
+    max_timeout_s: float = 2.0
+    seconds_per_step: float = 5e-6
+    max_steps: int = 200_000  # the reference's traced work per input (calls + lines); past it: dropped
+    chunk_size: int = 16  # generated tests per process when running mutants and candidates
     batch_size: int = 8  # problems per sandbox round
 
     def __post_init__(self):
-        if self.pool_size < 1 or self.max_mutants < 0 or self.batch_size < 1:
-            raise ValueError("pool_size and batch_size must be >= 1, max_mutants >= 0")
-        if not 0 < self.min_timeout_s <= self.max_timeout_s:
-            raise ValueError("min_timeout_s must be > 0 and <= max_timeout_s")
+        if self.pool_size < 1 or self.max_mutants < 0 or self.heldout_mutants < 0 or self.batch_size < 1:
+            raise ValueError("pool_size and batch_size must be >= 1, max_mutants and heldout_mutants >= 0")
+        if not 0 < self.min_timeout_s <= self.max_timeout_s or self.seconds_per_step < 0:
+            raise ValueError("min_timeout_s must be > 0 and <= max_timeout_s, seconds_per_step >= 0")
+        if self.max_steps < 1000 or self.chunk_size < 1 or self.min_tests < 0:
+            raise ValueError("max_steps must be >= 1000, chunk_size >= 1, min_tests >= 0")
+
+    def timeout_for(self, steps: list[int]) -> float:
+        """The per-test budget for programs judged against a reference whose inputs took `steps`."""
+        budget = self.min_timeout_s + self.seconds_per_step * max(steps, default=0)
+        return round(min(self.max_timeout_s, budget), 3)
 
 
 @dataclass
@@ -54,6 +79,7 @@ class Problem:
     original_tests: list[str]  # runnable test code (a check function is followed by its call)
     llm_inputs: list[tuple] = field(default_factory=list)
     llm_asserts: list[str] = field(default_factory=list)
+    samples: list[str] = field(default_factory=list)  # real programs for the problem, if any
 
 
 class NoSuite(Exception):
@@ -69,13 +95,42 @@ def runnable_tests(tests: list[str], tests_kind: str, entry_point: str) -> list[
     return list(tests)
 
 
+def assert_line(entry_point: str, args: tuple, expected) -> str:
+    call = call_source(entry_point, args)
+    if values.has_float(expected):
+        return f"assert _close({call}, {expected!r})"
+    return f"assert {call} == {expected!r}"
+
+
 def assert_source(entry_point: str, args: tuple, expected) -> str:
     """A generated test: judged on the host (`asserts.split` reads both shapes), and runnable
     on its own. Floats compare with the one tolerance rule (`values.close`)."""
-    call = call_source(entry_point, args)
-    if values.has_float(expected):
-        return values.CLOSE_HELPER + f"assert _close({call}, {expected!r})"
-    return f"assert {call} == {expected!r}"
+    line = assert_line(entry_point, args, expected)
+    return (values.CLOSE_HELPER + line) if line.startswith("assert _close(") else line
+
+
+def pack(sources: list[str]) -> str:
+    """Generated single-assert tests as one test (one process; the host judges each assert)."""
+    lines = [s[len(values.CLOSE_HELPER):] if s.startswith(values.CLOSE_HELPER) else s for s in sources]
+    helper = values.CLOSE_HELPER if any(x.startswith("assert _close(") for x in lines) else ""
+    return helper + "\n".join(lines) + "\n"
+
+
+def chunks(sources: list[str], size: int) -> list[list[int]]:
+    return [list(range(k, min(k + size, len(sources)))) for k in range(0, len(sources), size)]
+
+
+def packed_verdicts(result: ExecResult, index: int, n: int) -> list[str]:
+    """One verdict per packed assert of test `index` (`not_run` where nothing is known)."""
+    t = result.tests[index] if index < len(result.tests) else None
+    if t is None:
+        return [result.verdict if result.program_error else "not_run"] * n
+    each = t.get("each")
+    if isinstance(each, list) and len(each) == n:
+        return each
+    if t.get("skipped"):
+        return ["not_run"] * n
+    return [t["verdict"]] * n  # a single assert, or the whole test failed before any assert
 
 
 def trust_of(assert_src: str) -> str:
@@ -83,90 +138,180 @@ def trust_of(assert_src: str) -> str:
     return "isolated" if asserts.split(assert_src) is not None else "in_process"
 
 
-def _literal(result: ExecResult, index: int):
-    """The reference's output (decoded strictly on the host) if it can be written as a literal
-    that reads back equal, or raise ValueError."""
-    value = result.value(index)
+def first_line(program: str, prompt: str) -> int:
+    """The first line of what a model writes: after the prompt when the program starts with it."""
+    if prompt and program.replace("\r\n", "\n").startswith(prompt.replace("\r\n", "\n")):
+        return prompt.replace("\r\n", "\n").count("\n") + 1
+    return 1
+
+
+def _literal(value):
+    """`value` if it can be written as a literal that reads back equal, else ValueError."""
     if not values.is_finite(value):
         raise ValueError("not finite")
     text = repr(value)
-    if ast.literal_eval(text) != value or type(ast.literal_eval(text)) is not type(value):
+    back = ast.literal_eval(text)
+    if back != value or type(back) is not type(value):
         raise ValueError("does not round-trip")
     return value
 
 
-def _rng(seed: int, problem_id: str, what: str) -> random.Random:
+def rng_for(seed: int, problem_id: str, what: str) -> random.Random:
     digest = hashlib.sha256(f"{seed}\0{problem_id}\0{what}".encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def _rank(seed: int, what: str, text: str) -> bytes:
+    return hashlib.sha256(f"{seed}\0{what}\0{text}".encode()).digest()
+
+
+# ---------------------------------------------------------------------------------------------
+# the reference's outputs
+
+
+@dataclass
+class Verified:
+    """Inputs the reference answered, with what it answered, the work and the branches."""
+
+    inputs: list[tuple] = field(default_factory=list)
+    origins: list[str] = field(default_factory=list)
+    expected: list = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
+    arcs: list[frozenset] = field(default_factory=list)
+    dropped: Counter = field(default_factory=Counter)
+
+    def tests(self, entry_point: str) -> list[dict]:
+        out = []
+        for args, origin, exp in zip(self.inputs, self.origins, self.expected, strict=True):
+            src = assert_source(entry_point, args, exp)
+            out.append({"input": repr(args), "expected": repr(exp), "assert_src": src, "origin": origin,
+                        "trust": trust_of(src)})
+        return out
+
+
+PROBES_PER_PROCESS = 10  # traced reference calls sharing one process
+
+
+def reference_tasks(reference: str, inputs: list[tuple], entry_point: str, max_steps: int,
+                    before: list[str] = ()) -> Task:
+    calls = [call_source(entry_point, a) for a in inputs]
+    packs = [traced.probes(calls[k:k + PROBES_PER_PROCESS], max_steps)
+             for k in range(0, len(calls), PROBES_PER_PROCESS)]
+    return Task(reference, list(before) + packs, timeout_s=5.0, max_timeouts=3)
+
+
+def verified(result: ExecResult, inputs: list[tuple], origins: list[str], offset: int) -> Verified:
+    """Read the reference's traced answers (tests `offset..`, made by `reference_tasks`)."""
+    answers = []
+    for k in range(0, len(inputs), PROBES_PER_PROCESS):
+        n = min(PROBES_PER_PROCESS, len(inputs) - k)
+        t = result.tests[offset + k // PROBES_PER_PROCESS] if offset + k // PROBES_PER_PROCESS < len(result.tests) \
+            else {"verdict": "not_run"}
+        answers += traced.records(t, n)
+    v = Verified()
+    seen = set()
+    for args, origin, t in zip(inputs, origins, answers, strict=True):
+        if t["verdict"] != "passed":
+            reason = ("reference_slow" if traced.too_slow(t) else "reference_skipped" if t.get("skipped")
+                      else "reference_" + t["verdict"])
+            v.dropped[reason] += 1
+            continue
+        try:
+            value, steps, arcs = traced.decode(t["value"])
+            expected = _literal(value)
+        except (values.NonData, ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            v.dropped["not_a_literal"] += 1
+            continue
+        key = repr(args)
+        if key in seen:
+            continue
+        seen.add(key)
+        v.inputs.append(args)
+        v.origins.append(origin)
+        v.expected.append(expected)
+        v.steps.append(steps)
+        v.arcs.append(arcs)
+    return v
+
+
+# ---------------------------------------------------------------------------------------------
+# the method
 
 
 @dataclass
 class _Work:
     problem: Problem
+    contract: contracts.Contract | None = None
     inputs: list[tuple] = field(default_factory=list)
     origins: list[str] = field(default_factory=list)
-    tests: list[dict] = field(default_factory=list)  # candidate tests (generated + kept llm asserts)
-    originals: list[dict] = field(default_factory=list)
-    dropped: Counter = field(default_factory=Counter)
-    reference_time_s: float = 0.0
+    pool: Verified = field(default_factory=Verified)
+    pool_tests: list[dict] = field(default_factory=list)
     timeout_s: float = 1.0
-    mutants: list[tuple[str, str]] = field(default_factory=list)
+    originals: list[dict] = field(default_factory=list)
+    llm_tests: list[dict] = field(default_factory=list)
+    dropped: Counter = field(default_factory=Counter)
+    reduce_set: list[tuple[str, str]] = field(default_factory=list)  # (kind, source)
+    heldout: list[str] = field(default_factory=list)
     error: NoSuite | None = None
+
+    @property
+    def all_tests(self) -> list[dict]:
+        return self.originals + self.llm_tests + self.pool_tests
 
 
 def build_suites(problems: list[Problem], run: Callable[[list[Task]], list[ExecResult]],
                  params: TestgenParams) -> list[dict | NoSuite]:
     works = [_Work(p) for p in problems]
     for w in works:
-        p = w.problem
-        if not p.reference.strip():
-            w.error = NoSuite("no_reference", "the problem has no reference solution")
-            continue
-        seeds = seed_inputs(p.original_tests + p.llm_asserts, p.entry_point)
-        llm = [a for a in p.llm_inputs if repr(a) not in {repr(s) for s in seeds}]
-        grown = grow_inputs(seeds + llm, params.pool_size, _rng(params.seed, p.problem_id, "inputs"))
-        origin = {repr(s): "original" for s in seeds} | {repr(a): "llm" for a in llm}
-        w.inputs = grown
-        w.origins = [origin.get(repr(a), "mutation") for a in grown]
+        _inputs(w, params)
 
-    # 1. the reference: outputs for every input, and it must pass its own tests
+    # 1. the reference: its own tests, then every input, traced
     live = [w for w in works if w.error is None]
-    ref_tasks = []
-    for w in live:
-        p = w.problem
-        value_tests = [Probe(call_source(p.entry_point, a)) for a in w.inputs]
-        # its own tests first: a slow generated input must not crowd them out
-        ref_tasks.append(Task(p.reference, p.original_tests + p.llm_asserts + value_tests,
-                              timeout_s=params.max_timeout_s, max_timeouts=3, budget_s=params.reference_budget_s))
-    for w, result in zip(live, run(ref_tasks), strict=True):
-        _reference_outputs(w, result, params)
+    tasks = [reference_tasks(w.problem.reference, w.inputs, w.problem.entry_point, params.max_steps,
+                             w.problem.original_tests + w.problem.llm_asserts) for w in live]
+    for w, result in zip(live, run(tasks), strict=True):
+        _reference(w, result, params)
 
-    # 2. mutants against every test
+    # 2. mutants (reduction + held-out) and real samples against every test
     live = [w for w in works if w.error is None]
-    mut_tasks, owners = [], []
+    tasks, owners = [], []
     for w in live:
-        w.mutants = make_mutants(w.problem.reference, params.max_mutants,
-                                 _rng(params.seed, w.problem.problem_id, "mutants"))
-        sources = [t["assert_src"] for t in w.originals + w.tests]
-        for _, src in w.mutants:
-            mut_tasks.append(Task(src, sources, timeout_s=w.timeout_s, max_timeouts=1,
-                                  budget_s=params.mutant_budget_s))
+        _mutant_sets(w, params)
+        for src in [s for _, s in w.reduce_set] + w.heldout:
+            tasks.append(_against_all(w, src, params))
             owners.append(w)
-    results = run(mut_tasks)
+    results = run(tasks)
     by_work: dict[int, list[ExecResult]] = {}
     for w, r in zip(owners, results, strict=True):
         by_work.setdefault(id(w), []).append(r)
+    return [w.error if w.error is not None else _reduce(w, by_work.get(id(w), []), params) for w in works]
 
-    out: list[dict | NoSuite] = []
-    for w in works:
-        if w.error is not None:
-            out.append(w.error)
+
+def _inputs(w: _Work, params: TestgenParams) -> None:
+    p = w.problem
+    if not p.reference.strip():
+        w.error = NoSuite("no_reference", "the problem has no reference solution")
+        return
+    seeds = seed_inputs(p.original_tests + p.llm_asserts, p.entry_point)
+    w.contract = contracts.infer(seeds, p.prompt, p.reference, p.entry_point)
+    seen = {repr(s) for s in seeds}
+    llm = []
+    for a in p.llm_inputs:
+        if repr(a) in seen:
             continue
-        out.append(_reduce(w, by_work.get(id(w), []), params))
-    return out
+        if not w.contract.admits(a):
+            w.dropped["llm_input_outside_contract"] += 1
+            continue
+        seen.add(repr(a))
+        llm.append(a)
+    room = max(0, params.pool_size - len(seeds) - len(llm))
+    grown = contracts.generate(w.contract, seeds + llm, room, rng_for(params.seed, p.problem_id, "inputs"),
+                               exclude=seen)
+    w.inputs = seeds + llm + grown
+    w.origins = ["original"] * len(seeds) + ["llm"] * len(llm) + ["mutation"] * len(grown)
 
 
-def _reference_outputs(w: _Work, result: ExecResult, params: TestgenParams) -> None:
+def _reference(w: _Work, result: ExecResult, params: TestgenParams) -> None:
     p = w.problem
     if result.verdict == "sandbox_error":
         w.error = NoSuite("sandbox_error", result.message or "the sandbox failed")
@@ -175,79 +320,116 @@ def _reference_outputs(w: _Work, result: ExecResult, params: TestgenParams) -> N
         w.error = NoSuite("reference_fails", f"the reference does not load: {result.program_error}")
         return
     n_orig, n_llm = len(p.original_tests), len(p.llm_asserts)
-    orig_results = result.tests[:n_orig]
-    llm_results = result.tests[n_orig:n_orig + n_llm]
-    value_results = result.tests[n_orig + n_llm:]
-    if any(r["verdict"] != "passed" and not r.get("skipped") for r in orig_results):
-        bad = next(r for r in orig_results if r["verdict"] != "passed")
+    bad = next((r for r in result.tests[:n_orig] if r["verdict"] != "passed"), None)
+    if bad is not None:
         w.error = NoSuite("reference_fails", f"the reference fails its own tests: {bad}")
         return
-    times = [r.get("duration_s", 0.0) for r in orig_results]
-    times += [r.get("duration_s", 0.0) for r in value_results
-              if r["verdict"] == "passed" and r.get("duration_s", 0.0) <= params.max_input_time_s]
-    w.reference_time_s = round(sum(times), 6)
-    slowest = max(times, default=0.0)
-    w.timeout_s = round(min(params.max_timeout_s, max(params.min_timeout_s, params.timeout_factor * slowest)), 3)
     w.originals = [{"input": None, "expected": None, "assert_src": src, "origin": "original",
                     "trust": trust_of(src)} for src in p.original_tests]
-    seen = set()
-    n_before = n_orig + n_llm
-    for j, (args, origin, r) in enumerate(zip(w.inputs, w.origins, value_results, strict=True)):
-        if r["verdict"] != "passed":
-            w.dropped["reference_skipped" if r.get("skipped") else "reference_" + r["verdict"]] += 1
-            continue
-        if r.get("duration_s", 0.0) > params.max_input_time_s and origin != "original":
-            w.dropped["reference_slow"] += 1  # a heavy input would make every candidate slow
-            continue
-        try:
-            expected = _literal(result, n_before + j)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            w.dropped["not_a_literal"] += 1
-            continue
-        src = assert_source(p.entry_point, args, expected)
-        if src in seen:
-            continue
-        seen.add(src)
-        w.tests.append({"input": repr(args), "expected": repr(expected), "assert_src": src, "origin": origin,
-                        "trust": trust_of(src)})
-    for src, r in zip(p.llm_asserts, llm_results, strict=True):
-        if r["verdict"] == "passed" and src not in seen:  # kept only if the reference passes it
-            seen.add(src)
-            w.tests.append({"input": None, "expected": None, "assert_src": src, "origin": "llm",
-                            "trust": trust_of(src)})
-        elif r["verdict"] != "passed":
+    for src, r in zip(p.llm_asserts, result.tests[n_orig:n_orig + n_llm], strict=True):
+        if r["verdict"] == "passed":  # kept only if the reference passes it
+            w.llm_tests.append({"input": None, "expected": None, "assert_src": src, "origin": "llm",
+                                "trust": trust_of(src)})
+        else:
             w.dropped["llm_assert_fails_reference"] += 1
-    if not w.tests and not w.originals:
+    w.pool = verified(result, w.inputs, w.origins, n_orig + n_llm)
+    w.pool_tests = w.pool.tests(p.entry_point)
+    w.timeout_s = params.timeout_for(w.pool.steps)
+    w.dropped.update(w.pool.dropped)
+    if not w.pool.inputs and not w.originals:
         w.error = NoSuite("no_valid_tests", f"no input gave a usable expected output ({dict(w.dropped)})")
 
 
-def _reduce(w: _Work, results: list[ExecResult], params: TestgenParams) -> dict:
-    """Greedy set cover: originals first, then the test killing most not-yet-killed mutants."""
-    n_orig = len(w.originals)
-    all_tests = w.originals + w.tests
-    kills: list[set[int]] = [set() for _ in all_tests]  # test -> mutants it kills
-    for m, result in enumerate(results):
-        for t, verdict in enumerate(result.tests):
-            if verdict["verdict"] != "passed" and not verdict.get("skipped"):
+def _mutant_sets(w: _Work, params: TestgenParams) -> None:
+    p = w.problem
+    total = params.max_mutants + params.heldout_mutants
+    found = make_mutants(p.reference, total, rng_for(params.seed, p.problem_id, "mutants"),
+                         first_line=first_line(p.reference, p.prompt)) if total else []
+    order = sorted(range(len(found)), key=lambda i: _rank(params.seed, "heldout", found[i][1]))
+    n_held = min(params.heldout_mutants, len(found) * params.heldout_mutants // max(total, 1))
+    held = set(order[:n_held])
+    w.heldout = [found[i][1] for i in range(len(found)) if i in held]
+    w.reduce_set = [("mutant", found[i][1]) for i in range(len(found)) if i not in held]
+    w.reduce_set += [("sample", s) for s in p.samples]
+
+
+def _against_all(w: _Work, program: str, params: TestgenParams) -> Task:
+    """The program against the original and model tests one by one, then the pool packed."""
+    singles = [t["assert_src"] for t in w.originals + w.llm_tests]
+    packed = [pack([w.pool_tests[i]["assert_src"] for i in c])
+              for c in chunks(w.pool_tests, params.chunk_size)]
+    return Task(program, singles + packed, timeout_s=2 * w.timeout_s, max_timeouts=1, each=True)
+
+
+def kill_matrix(results: list[ExecResult], n_singles: int, n_pool: int, chunk_size: int) -> list[set[int]]:
+    """test -> the programs (indexes into `results`) it tells apart from the reference."""
+    kills: list[set[int]] = [set() for _ in range(n_singles + n_pool)]
+    groups = chunks(list(range(n_pool)), chunk_size)
+    for m, r in enumerate(results):
+        if r.verdict == "sandbox_error":
+            continue
+        if r.program_error and r.program_error.get("verdict") != "passed":
+            for k in kills:  # a program that does not load is told apart by any test
+                k.add(m)
+            continue
+        for t in range(n_singles):
+            v = r.tests[t] if t < len(r.tests) else None
+            if v is not None and v["verdict"] != "passed" and not v.get("skipped"):
                 kills[t].add(m)
-        if result.program_error and result.program_error.get("verdict") != "passed":
-            for t in range(len(all_tests)):
-                kills[t].add(m)  # a mutant that does not load is killed by any test
+        for g, idx in enumerate(groups):
+            for i, verdict in zip(idx, packed_verdicts(r, n_singles + g, len(idx)), strict=True):
+                if verdict not in ("passed", "not_run"):
+                    kills[n_singles + i].add(m)
+    return kills
+
+
+def _reduce(w: _Work, results: list[ExecResult], params: TestgenParams) -> dict:
+    n_single = len(w.originals) + len(w.llm_tests)
+    n_orig = len(w.originals)
+    tests = w.all_tests
+    kills = kill_matrix(results, n_single, len(w.pool_tests), params.chunk_size)
+    n_reduce = len(w.reduce_set)
+    reduce_ids, held_ids = set(range(n_reduce)), set(range(n_reduce, n_reduce + len(w.heldout)))
     killable = set().union(*kills) if kills else set()
-    by_original = set().union(*kills[:n_orig]) if n_orig else set()
+    mutant_ids = {i for i, (kind, _) in enumerate(w.reduce_set) if kind == "mutant"} | held_ids
+    equivalent = mutant_ids - killable
+
     chosen = list(range(n_orig))
-    covered = set(by_original)
-    remaining = set(range(n_orig, len(all_tests)))
-    while covered != killable and remaining:
-        best = max(sorted(remaining), key=lambda t: len(kills[t] - covered))
-        if not kills[best] - covered:
+    covered = set().union(*kills[:n_orig]) & reduce_ids if n_orig else set()
+    target = killable & reduce_ids
+    remaining = set(range(n_orig, len(tests)))
+
+    def take(t: int) -> None:
+        chosen.append(t)
+        remaining.discard(t)
+
+    while covered != target and remaining:  # 1. greedy set cover of the reduction set
+        best = max(sorted(remaining), key=lambda t: len((kills[t] & reduce_ids) - covered))
+        if not (kills[best] & reduce_ids) - covered:
             break
-        chosen.append(best)
-        covered |= kills[best]
-        remaining.discard(best)
-    if not w.originals and not (chosen[n_orig:] if len(chosen) > n_orig else []):
-        chosen = [n_orig] if w.tests else chosen  # no mutant was killable: keep one test
-    suite = [all_tests[t] for t in chosen]
+        take(best)
+        covered |= kills[best] & reduce_ids
+    arcs_of = {n_single + i: a for i, a in enumerate(w.pool.arcs)}
+    all_arcs = frozenset().union(*arcs_of.values()) if arcs_of else frozenset()
+    seen_arcs = set().union(*(arcs_of.get(t, frozenset()) for t in chosen))
+    while remaining:  # 2. the reference's branches no chosen test takes
+        best = max(sorted(remaining), key=lambda t: len(arcs_of.get(t, frozenset()) - seen_arcs))
+        if not arcs_of.get(best, frozenset()) - seen_arcs:
+            break
+        take(best)
+        seen_arcs |= arcs_of[best]
+    rest = sorted(remaining, key=lambda t: _rank(params.seed, w.problem.problem_id, tests[t]["assert_src"]))
+    outputs = {tests[t]["expected"] for t in chosen}
+    rest.sort(key=lambda t: tests[t]["expected"] in outputs)  # new outputs first (stable)
+    for t in rest:  # 3. the floor: never just the original asserts
+        if len(chosen) - n_orig >= params.min_tests:
+            break
+        take(t)
+    chosen_set = set(chosen)
+    seen_arcs = set().union(*(arcs_of.get(t, frozenset()) for t in chosen))
+    suite = [tests[t] for t in chosen]
+    suite_kills = set().union(*(kills[t] for t in chosen_set)) if chosen_set else set()
+    held_killable = held_ids & killable
     p = w.problem
     return {
         "problem_id": p.problem_id,
@@ -256,11 +438,20 @@ def _reduce(w: _Work, results: list[ExecResult], params: TestgenParams) -> dict:
         "reference": p.reference,
         "tests": suite,
         "n_tests": len(suite),
-        "mutation_score": round(len(covered) / len(killable), 6) if killable else 1.0,
-        "original_mutation_score": round(len(by_original) / len(killable), 6) if killable else 1.0,
-        "n_mutants": len(w.mutants),
-        "n_killable": len(killable),
-        "n_candidate_tests": len(all_tests),
-        "dropped_inputs": dict(w.dropped),
+        "pool": w.pool_tests,
+        "n_pool": len(w.pool_tests),
+        "contract": w.contract.to_json() if w.contract is not None else None,
+        "mutation_score": round(len(covered) / len(target), 6) if target else None,
+        "heldout_mutation_score": round(len(suite_kills & held_killable) / len(held_killable), 6)
+        if held_killable else None,
+        "original_mutation_score": round(len(set().union(*kills[:n_orig]) & held_killable) / len(held_killable), 6)
+        if held_killable and n_orig else None,
+        "n_mutants": len(mutant_ids),
+        "n_heldout": len(held_ids),
+        "n_killable": len(killable & mutant_ids),
+        "n_equivalent": len(equivalent),
+        "branch_coverage": round(len(seen_arcs) / len(all_arcs), 6) if all_arcs else None,
+        "n_candidate_tests": len(tests),
+        "dropped_inputs": dict(sorted(w.dropped.items())),
         "timeout_s": w.timeout_s,
     }

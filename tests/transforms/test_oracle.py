@@ -1,0 +1,138 @@
+"""The differential oracle's parts: packed tests judged assert by assert, the reference's work
+counted (never timed) with its branches, and labels decided by suite, pool and fresh inputs."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+from transforms.execution import SandboxConfig, SandboxPool, Task
+from transforms.preferences.core import LabelParams, label_rows
+from transforms.testgen import traced
+from transforms.testgen.suite import (
+    Problem,
+    TestgenParams,
+    assert_source,
+    build_suites,
+    pack,
+    packed_verdicts,
+)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with SandboxPool(SandboxConfig(pool_size=2, timeout_s=2, cache=False)) as p:
+        yield p
+
+
+# -- packed tests ---------------------------------------------------------------------------
+
+def test_packed_asserts_get_one_verdict_each(pool):
+    program = ("def f(x):\n"
+               "    if x == 2:\n        return -1\n"
+               "    if x == 3:\n        raise ValueError(x)\n"
+               "    if x == 4:\n        while True:\n            pass\n"
+               "    return x * 0.5\n")
+    srcs = [assert_source("f", (x,), x * 0.5) for x in range(6)]
+    test = pack(srcs)
+    assert test.count("def _close") == 1  # the float helper once, every assert after it
+    r = pool.run(Task(program, [test], timeout_s=1, each=True))
+    assert packed_verdicts(r, 0, 6) == ["passed", "passed", "failed", "failed", "timeout", "not_run"]
+    assert r.tests[0]["trust"] == "isolated"
+    # without `each` a packed test is one verdict, and a cached result never mixes the two
+    plain = pool.run(Task(program, [test], timeout_s=1))
+    assert "each" not in plain.tests[0] and plain.tests[0]["verdict"] == "failed"
+
+
+def test_a_program_that_does_not_load_fails_every_packed_assert(pool):
+    r = pool.run(Task("def f(x) return x\n", [pack([assert_source("f", (1,), 1), assert_source("f", (2,), 2)])],
+                      each=True))
+    assert packed_verdicts(r, 0, 2) == [r.verdict, r.verdict] and r.verdict != "passed"
+
+
+# -- the reference's work, counted ----------------------------------------------------------
+
+FIB = "def fib(n):\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\n"
+
+
+def test_traced_work_is_a_count_the_same_on_every_run(pool):
+    probes = [traced.probe("fib(12)", 10**5), traced.probe("fib(40)", 10**5)]
+    a, b = (pool.run(Task(FIB, probes, timeout_s=5)) for _ in range(2))
+    value, steps, arcs = traced.decode(a.tests[0]["value"])
+    assert value == 144 and steps > 1000 and a.tests[0]["value"] == b.tests[0]["value"]
+    assert {(2, 3), (2, 4)} <= arcs  # both sides of the branch were taken
+    assert a.tests[1]["verdict"] == "failed" and traced.too_slow(a.tests[1])  # past the count, not a clock
+
+
+def test_a_program_cannot_hide_its_work_by_catching_the_signal(pool):
+    swallow = ("def g(n):\n    t = 0\n    for i in range(n):\n        try:\n            t += i\n"
+               "        except BaseException:\n            pass\n    return t\n")
+    r = pool.run(Task(swallow, [traced.probe("g(10**6)", 10**4)], timeout_s=5))
+    assert r.tests[0]["verdict"] != "passed"
+
+
+def test_traced_results_are_checked_on_the_host():
+    from transforms.execution import values
+    for bad in ([1, 2], (1, "x", []), (1, 2, [(1, "a")])):
+        with pytest.raises(values.NonData):
+            traced.decode(_wire(bad))
+
+
+def _wire(value) -> str:
+    """`value` in the harness's wire form (the strict encoder the sandbox uses)."""
+    from transforms.execution import harness
+    return harness.encode_text(value, 1 << 20)
+
+
+# -- the differential oracle ----------------------------------------------------------------
+
+PROMPT = 'def f(xs):\n    """The sum of the positive numbers in xs."""\n'
+REFERENCE = PROMPT + "    return sum(x for x in xs if x > 0)\n"
+ORIGINAL = "def check(candidate):\n    assert candidate([1, -2, 3]) == 4\n    assert candidate([]) == 0\n" \
+           "    assert candidate([5, 6, -1, 2, -3, 8]) == 21\n\ncheck(f)\n"
+
+
+@pytest.fixture(scope="module")
+def suite_row(pool):
+    problem = Problem("p", "p", PROMPT, REFERENCE, "f", [ORIGINAL])
+    (suite,) = build_suites([problem], pool.run_many, TestgenParams(pool_size=40, max_mutants=10, heldout_mutants=5))
+    return dict(suite, id="p")
+
+
+def _label(pool, row, completion, **params):
+    (labels,) = label_rows([row], {"p": [(PROMPT + completion, "sample:x")]}, LabelParams(mutants=False, **params),
+                           pool.run_many)
+    return next(r for r in labels if r["origin"] == "sample:x")
+
+
+def test_the_oracle_says_which_inputs_told_a_wrong_program_apart(pool, suite_row):
+    weak = dict(suite_row, tests=suite_row["tests"][:1])  # only the original asserts
+    long_input = max((json.loads(json.dumps(t["input"])) for t in suite_row["pool"]), key=len)
+    assert len(eval(long_input)[0]) > 6  # noqa: S307 - our own literal
+    wrong = "    return sum(x for x in xs if x > 0) if len(xs) <= 6 else -1\n"
+    lab = _label(pool, weak, wrong)
+    assert lab["suite_passed"] and lab["original_passed"] and not lab["label"]
+    assert lab["oracle"] == "pool" and len(eval(lab["first_difference"])[0]) > 6  # noqa: S307
+    # with a pool of short inputs only, the fresh inputs inside the contract catch it
+    short = dict(weak, pool=[t for t in suite_row["pool"] if len(eval(t["input"])[0]) <= 6])  # noqa: S307
+    lab = _label(pool, short, wrong, fuzz_inputs=60)
+    assert lab["oracle"] == "fuzz" and lab["n_fuzz"] > 0 and lab["pool_agrees"] and lab["fuzz_agrees"] is False
+    assert _label(pool, short, wrong, fuzz_inputs=0)["label"]  # the suite and that pool alone accept it
+    right = "    total = 0\n    for x in xs:\n        if x > 0:\n            total += x\n    return total\n"
+    lab = _label(pool, suite_row, right, fuzz_inputs=60)
+    assert lab["label"] and lab["oracle"] is None and lab["fuzz_agrees"] and lab["n_pool"] > 0
+
+
+def test_labels_are_the_same_with_another_hash_seed(suite_row, tmp_path):
+    """The fresh inputs, the candidates and their order do not depend on PYTHONHASHSEED."""
+    row = tmp_path / "row.json"
+    row.write_text(json.dumps(suite_row))
+    script = ("import json, sys\nfrom transforms.preferences.core import LabelParams, fuzz_inputs, candidates\n"
+              f"row = json.load(open({str(row)!r}))\n"
+              "p = LabelParams(fuzz_inputs=50)\n"
+              "print(json.dumps([repr(a) for a in fuzz_inputs(row, p)] + [c.program for c in candidates(row, [], p)]))\n")
+    outs = {subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": seed, "PATH": ""}).stdout for seed in ("0", "4242")}
+    assert len(outs) == 1 and len(json.loads(outs.pop())) > 50
