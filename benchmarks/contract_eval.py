@@ -41,8 +41,8 @@ CHUNK = 50
 GROUPS = [("pass", "fail"), ("pass", "pass"), ("fail", "fail")]
 
 
-def rng_for(task_id: str) -> random.Random:
-    return random.Random(int.from_bytes(hashlib.sha256(task_id.encode()).digest()[:8], "big"))
+def rng_for(task_id: str, salt: str = "") -> random.Random:
+    return random.Random(int.from_bytes(hashlib.sha256((task_id + salt).encode()).digest()[:8], "big"))
 
 
 def _function(src: str, name: str):
@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200, help="inputs generated per problem")
     ap.add_argument("--tasks", default="", help="comma-separated HumanEval numbers (default: all)")
     ap.add_argument("--show", type=int, default=2, help="differing inputs shown per false reject")
+    ap.add_argument("--salt", default="", help="appended to the task id that seeds the rng (a robustness check)")
     ap.add_argument("--contracts", default="10,99,122,124,144,129", help="problems whose contract is printed")
     args = ap.parse_args()
 
@@ -123,7 +124,7 @@ def main() -> None:
         ep = p["entry_point"]
         seeds = seed_inputs([p["test"] + f"\n\ncheck({ep})\n"], ep)
         contract = infer(seeds, p["prompt"], p["canonical_solution"], ep)
-        inputs = generate(contract, seeds, args.n, rng_for(p["task_id"]))
+        inputs = generate(contract, seeds, args.n, rng_for(p["task_id"], args.salt))
         work.append((p, seeds, contract, inputs))
     t_gen = time.time() - t0
 
@@ -176,7 +177,7 @@ def main() -> None:
                 if x["diffs"]:
                     a, want, got = x["diffs"][0]
                     example = f"  e.g. {call_source('f', a)[1:][:60]} ref={want!r:.40} got={got!r:.60}"
-                print(f"  {mark} {x['task_id']:14} kept {x['kept']:3}{note}{example}")
+                print(f"  {mark} {x['task_id']:14} on {len(x['diffs']):3} of {x['kept']:3} kept inputs{note}{example}")
         elif g == ("pass", "pass"):
             for x in differ:
                 print(f"  FALSE REJECT {x['task_id']} ({len(x['diffs'])} of {x['kept']} inputs)")

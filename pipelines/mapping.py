@@ -185,9 +185,10 @@ class RowPassthrough:
 
     def __call__(self, envelope: dict):
         row = dict(envelope["data"])
-        if envelope["source"] in self.samples:
-            row = sample_record(row, envelope["source"], envelope["location"])
-            row["_origin"] = [self.samples[envelope["source"]], envelope["file_index"], envelope["index"],
+        name = envelope.get("source_name")
+        if name in self.samples:
+            row = sample_record(row, name, envelope["location"])
+            row["_origin"] = [self.samples[name], envelope["file_index"], envelope["index"],
                               envelope["source"], envelope["location"]]
             yield row
             return

@@ -19,6 +19,7 @@ LABELS = DatasetSchema(
         pa.field("origin", pa.string(), nullable=False),  # sample:<source> | llm | source | reference | mutant
         pa.field("canonical", pa.bool_(), nullable=False),  # False: it does not parse (kept as written)
         pa.field("continues_prompt", pa.bool_(), nullable=False),  # program == prompt + completion
+        pa.field("copies", pa.int64(), nullable=False),  # candidates that rendered to this program
         pa.field("verdicts", pa.list_(pa.string()), nullable=False),  # one per test of the suite
         pa.field("pass_ratio", pa.float64(), nullable=False),  # of the suite
         pa.field("verdict", pa.string(), nullable=False),  # passed, or the first failure's verdict

@@ -4,7 +4,8 @@ A stage function takes one element and returns its outputs (an iterable); it rai
 when the element cannot be used. `StageDoFn` wraps such a function for Beam: it counts every
 input as accepted or rejected (by reason), counts what it emits, and routes rejects to a tagged
 output in the shared reject schema. An input that yields nothing without a reject is itself a
-reject (`no_output`), so nothing is ever lost silently.
+reject (`no_output`), so nothing is ever lost silently (unless it says it was `MERGED` into
+another output, and is counted).
 
 Counts go to Beam metrics (namespace `codekiln`, names `<stage>/in`, `<stage>/out`,
 `<stage>/rejected/<reason>`) and, for local builds, to small progress files the CLI polls.
@@ -36,6 +37,14 @@ class Reject(Exception):
         self.reason = reason
         self.detail = detail
         self.location = location
+
+
+class Merged:
+    """Yielded by a stage function for an input it folded into another output (a sample joined
+    to its problem's row): the input counts as accepted, without an output of its own."""
+
+
+MERGED = Merged()
 
 
 def to_json(value: Any) -> str:
@@ -169,7 +178,9 @@ class StageDoFn(beam.DoFn):
             detail = "".join(traceback.format_exception_only(type(e), e)).strip()
             yield self._reject(element, f"unexpected_{type(e).__name__}", detail, None)
             return
-        if not outputs:
+        merged = any(isinstance(o, Merged) for o in outputs)
+        outputs = [o for o in outputs if not isinstance(o, Merged)]
+        if not outputs and not merged:
             yield self._reject(element, "no_output", "the stage produced nothing for this input", None)
             return
         self.counter.inc("accepted")

@@ -21,7 +21,7 @@ from transforms.preferences.core import (
     pairs,
 )
 from transforms.preferences.samples import as_candidate
-from transforms.stage import BatchStage, Reject, Stage
+from transforms.stage import MERGED, BatchStage, Reject, Stage
 
 
 class LabelFn(PooledFn):
@@ -80,16 +80,14 @@ class JoinSamples:
         if kind == "orphan":
             raise Reject("unknown_problem", f"no test suite for problem {value['problem_id']!r}",
                          location=value["location"])
-        yield value
+        yield MERGED if kind == "merged" else value
 
 
 def _attach(item):
     problem_id, groups = item
     rows, samples = list(groups["rows"]), sorted(groups["samples"], key=lambda s: (s["origin"], s["location"]))
-    if not rows:
-        for s in samples:
-            yield "orphan", s
-        return
+    for s in samples:  # counted as they join (or as rejects when no problem has them)
+        yield ("merged" if rows else "orphan"), s
     for row in rows:  # one tests row per problem id in a tests dataset; each gets the samples
         yield "row", dict(row, _samples=samples)
 

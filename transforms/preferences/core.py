@@ -17,6 +17,7 @@ rejected; programs with the same rendering count once.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import random
 from collections.abc import Callable
@@ -87,6 +88,7 @@ class Candidate:
     origin: str
     canonical: bool  # rendered in the canonical form (False: it does not parse, kept as written)
     continues_prompt: bool  # program == prompt + completion
+    copies: int = 1  # candidates that rendered to this same program (first origin kept)
 
 
 def candidates(row: dict, extra: list[tuple[str, str]], params: LabelParams) -> list[Candidate]:
@@ -99,14 +101,17 @@ def candidates(row: dict, extra: list[tuple[str, str]], params: LabelParams) -> 
         offline += [(src, "mutant") for _, src in make_mutants(
             row["reference"], params.max_candidates * 2, rng, first_line=first_line(row["reference"], prompt))]
     sampled = list(extra) + [(c, "source") for c in row.get("candidates") or []]
-    seen, out, n_offline = set(), [], 0
+    seen: dict[str, int] = {}
+    out, n_offline = [], 0
     for program, origin in sampled + offline:
         if origin in ("reference", "mutant") and n_offline >= params.max_candidates:
             break
         cand = _candidate(program, origin, prompt, entry)
-        if cand.program in seen:
+        if cand.program in seen:  # the same program again: counted on the row that has it
+            k = seen[cand.program]
+            out[k] = dataclasses.replace(out[k], copies=out[k].copies + 1)
             continue
-        seen.add(cand.program)
+        seen[cand.program] = len(out)
         out.append(cand)
         n_offline += origin in ("reference", "mutant")
     return out
@@ -277,6 +282,7 @@ def _label(row: dict, c: Candidate, r: ExecResult, r2: ExecResult | None, fuzz: 
         "origin": c.origin,
         "canonical": c.canonical,
         "continues_prompt": c.continues_prompt,
+        "copies": c.copies,
         "verdicts": verdicts,
         "pass_ratio": round(sum(v == "passed" for v in verdicts) / len(verdicts), 6) if verdicts else 0.0,
         "verdict": "passed" if label else bad or r.verdict,

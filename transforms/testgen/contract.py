@@ -359,7 +359,7 @@ class Str(Spec):
     edge_space: bool = True  # free mode: a leading or trailing space is allowed
     space_run: int = 0  # free mode: most spaces in a row
     balanced: bool = False  # free mode: brackets are balanced
-    symbols: bool = False  # free mode: space-separated single characters ('a b c')
+    symbols: int = 0  # free mode, > 0: space-separated symbols of at most this many characters ('a b c', 'o| .|')
     vocab: tuple[str, ...] = ()  # short operator-like strings ('+', '**'): only these
 
     def digits(self) -> str:
@@ -372,7 +372,7 @@ class Str(Spec):
             return False
         if self.vocab:
             return v in self.vocab or v == ""
-        if self.symbols and v and any(len(t) != 1 for t in v.split(" ")):
+        if self.symbols and v and any(not 1 <= len(t) <= self.symbols for t in v.split(" ")):
             return False
         if self.shapes:
             return v == "" or self._shape_of(v) is not None
@@ -412,7 +412,7 @@ class Str(Spec):
         else:
             obj["edge_space"], obj["space_run"], obj["balanced"] = self.edge_space, self.space_run, self.balanced
             if self.symbols:
-                obj["symbols"] = True
+                obj["symbols"] = self.symbols
         return obj
 
     # format mode
@@ -524,9 +524,10 @@ class Str(Spec):
                 s = s.replace(" " * (self.space_run + 1), " " * self.space_run)
         if not self.edge_space:
             s = s.strip(" ")
-        if len(s) > self.max_len:
-            cut = s.rfind(" ", 0, self.max_len + 1)
-            s = s[:cut] if cut >= max(1, self.min_len) else s[:self.max_len]
+        top = min(self.max_len, MAX_LEN)
+        if len(s) > top:
+            cut = s.rfind(" ", 0, top + 1)
+            s = s[:cut] if cut >= max(1, self.min_len) else s[:top]
             if not self.edge_space:
                 s = s.strip(" ")
         return s
@@ -827,7 +828,7 @@ class Seq(Spec):
                     keys.add(_key(x))
                     out.append(x)
             xs = out
-        xs = xs[:self.max_len]
+        xs = xs[:min(self.max_len, MAX_LEN)]
         if self.same_len and xs:
             n = len(xs) if self.square else _size(xs[0])
             xs = [_resize(self.elem, x, n, g) for x in xs]
@@ -1225,8 +1226,9 @@ def _str_spec(vs: list[str]) -> Str:
         return _format_spec(vs, min_len, max_len, chars_s)
     space_run = max((len(r) for s in vs for r in re.findall(r" +", s)), default=0)
     tokens = [w for s in vs for w in s.split(" ") if w]
-    symbols = space_run == 1 and all(len(t) == 1 for s in vs for t in s.split(" ") if s)
-    if space_run and any(len(w) > 1 for w in tokens):  # text, not a list of symbols: a whitespace variation
+    longest = max((len(w) for w in tokens), default=0)
+    symbols = longest if space_run == 1 and longest <= 2 and all(w for s in vs if s for w in s.split(" ")) else 0
+    if space_run and not symbols:  # text, not a list of symbols: a whitespace variation
         space_run = max(space_run, 2)
     edge = any(s != s.strip(" ") for s in vs)
     balanced = any(c in BRACKETS or c in CLOSERS for c in text) and all(_balanced(s) for s in vs)
@@ -1235,6 +1237,7 @@ def _str_spec(vs: list[str]) -> Str:
 
 def _format_spec(vs: list[str], min_len: int, max_len: int, chars: str) -> Str:
     shapes: dict[tuple, list[list[int]]] = {}
+    counts: dict[tuple, int] = {}
     zero_runs = lead_zeros = False
     for s in vs:
         if not s:
@@ -1247,6 +1250,7 @@ def _format_spec(vs: list[str], min_len: int, max_len: int, chars: str) -> Str:
                 zero_runs |= r.strip("0") == ""
                 lead_zeros |= len(r) > 1 and r[0] == "0"
         bounds = shapes.setdefault(skeleton, [[n, n] for n in lens])
+        counts[skeleton] = counts.get(skeleton, 0) + 1
         for b, n in zip(bounds, lens, strict=True):
             b[0], b[1] = min(b[0], n), max(b[1], n)
     out = []
@@ -1256,7 +1260,8 @@ def _format_spec(vs: list[str], min_len: int, max_len: int, chars: str) -> Str:
         for p in skeleton:
             if p == "#":
                 lo, hi = next(bounds)
-                parts.append((1, min(MAX_LEN, hi + 1)))
+                fixed = lo == hi >= 2 and counts[skeleton] >= 2  # a fixed-width field ('03', '2000')
+                parts.append((lo, hi) if fixed else (1, min(MAX_LEN, hi + 1)))
             else:
                 parts.append(p)
         out.append(tuple(parts))
@@ -1422,6 +1427,10 @@ def _non_negative(s):
     return Float(max(s.lo, 0.0), s.hi, s.decimals, s.positive)
 
 
+def _single_spaces(s: Str) -> Str:
+    return _replace(s, space_run=1) if s.space_run > 1 and not s.shapes else s
+
+
 def _drop_class(cls: str):
     def fn(s: Str) -> Str:
         return _replace(s, chars="".join(c for c in s.chars if c not in cls))
@@ -1449,6 +1458,9 @@ def _doc_rules(doc: str, names: list[str]) -> list[tuple[str, object, int | None
         rules.append((f"non-empty {'/'.join(kinds)}", lambda s, k=kinds: _min_len(s, 1, k), None))
     if re.search(r"\b(?:at least|a minimum of|minimum) (?:two|2)\b", low):
         rules.append(("at least two elements", lambda s: _min_len(s, 2, ("list", "tuple", "set")), None))
+    if re.search(r"\b(?:separated|delimited) by (?:a |one |a single |single )?(?:space|blank)\b|\bspace[- ](?:separated|delimited)\b", low) \
+            and not re.search(r"\b(?:keep|preserv|maintain|retain)\w*\b[^.]*\bspaces\b", low):
+        rules.append(("single spaces", lambda s: _map_strs(s, _single_spaces), None))
     if re.search(r"\blower ?case\b", low) and not re.search(r"\bupper ?case\b", low):
         rules.append(("lowercase strings", lambda s: _map_strs(s, _drop_class(UPPER)), None))
     if re.search(r"\bupper ?case\b", low) and not re.search(r"\blower ?case\b", low):
@@ -1517,7 +1529,7 @@ def _spec_from_obj(o: dict) -> Spec:
             return Str(o["min_len"], o["max_len"], chars, tuple(_parse_format(f) for f in o["formats"]),
                        o["zero_runs"], o["lead_zeros"])
         return Str(o["min_len"], o["max_len"], chars, (), True, True, o["edge_space"], o["space_run"], o["balanced"],
-                   o.get("symbols", False))
+                   o.get("symbols", 0))
     if t in ("list", "tuple", "set", "frozenset"):
         return Seq(t, _spec_from_obj(o["items"]), o["min_len"], o["max_len"], o.get("order", ""),
                    o.get("distinct", False), o.get("same_len", False), o.get("square", False),
