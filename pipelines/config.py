@@ -313,7 +313,8 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
         raise ConfigError(skey, "source names must be unique")
     for i, s in enumerate(sources):
         if s.role == "samples" and kind != "labels":
-            raise ConfigError(f"{skey}[{i}].role", "only a `labels` dataset takes a samples source")
+            raise ConfigError(f"{skey if 'source' in d else f'{skey}[{i}]'}.role",
+                              "only a `labels` dataset takes a samples source")
     if sources and all(s.role == "samples" for s in sources):
         raise ConfigError(skey, "a labels dataset needs its problems (a tests dataset) besides its samples")
 

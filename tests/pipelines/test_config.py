@@ -46,6 +46,12 @@ def test_demo_config_parses_with_resolved_paths():
     ({"datasets": [_doc(), _doc()]}, "datasets"),
     (_doc(license="MIT License"), "license"),
     (_doc(source={"path": str(SAMPLES / "humaneval.jsonl"), "license": "Apache 2"}), "source.license"),
+    (_doc(source={"path": str(SAMPLES / "humaneval.jsonl"), "role": "samples"}), "source.role"),
+    (_doc(source={"path": str(SAMPLES / "humaneval.jsonl"), "role": "candidates"}), "source.role"),
+    (_doc(kind="labels", source={"path": str(SAMPLES / "humaneval.jsonl"), "role": "samples"}), "source"),
+    ({"name": "l", "kind": "labels", "sources": [{"dataset": "t"}, {"path": str(SAMPLES / "humaneval.jsonl"),
+                                                                     "role": "samples", "fields": {"id": "task_id"}}]},
+     "sources[1].role"),
 ])
 def test_bad_config_names_the_key(doc, key):
     assert _error(doc).key == key

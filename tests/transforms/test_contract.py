@@ -104,7 +104,9 @@ def test_floats_keep_sign_and_decimals():
     seeds = [([1.5, 2.25],), ([0.5],), ([3.0, 4.0, 1.75],)]
     c, xs = gen(seeds)
     check_outputs(c, seeds, xs)
-    assert all(v > 0 and isinstance(v, float) and round(v, 2) == v for (xs_,) in xs for v in xs_)
+    values = [v for (xs_,) in xs for v in xs_]
+    assert all(v > 0 and isinstance(v, float) and round(v, 3) == v for v in values)  # one decimal finer
+    assert any(round(v, 2) != v for v in values) and any(v == int(v) for v in values)
 
 
 # -- lengths and strings ---------------------------------------------------------------------------

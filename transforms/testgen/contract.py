@@ -458,7 +458,7 @@ class Str(Spec):
         i = rng.choice(slots)
         lo, hi = shape[i]
         run = runs[i]
-        op = rng.randrange(9)
+        op = rng.choice([0, 1, 2, 3, 4, 5, 6, 6, 7, 7, 8])
         if op == 0:  # one digit changed
             j = rng.randrange(len(run))
             run = run[:j] + rng.choice(self.digits()) + run[j + 1:]
@@ -537,7 +537,7 @@ class Str(Spec):
         s = v
         words = s.split(" ")
         spaced = " " in self.chars and " " in s.strip(" ")
-        op = rng.randrange(16 if spaced else 10)
+        op = rng.randrange(17 if spaced else 10)
         n = len(s)
         if op == 0 and n:  # a character of the same class
             i = rng.randrange(n)
@@ -597,6 +597,10 @@ class Str(Spec):
                 s = s[:i] + " " + s[i:]
         elif op == 15:
             s = " ".join(words[::-1])
+        elif op == 16:  # sentences (ended by . ? !) of the seeds recombined
+            pool = [x for t in g.seen(self) + [s] for x in re.split(r"(?<=[.?!])\s+", t) if x]
+            if pool:
+                s = " ".join(rng.choice(pool) for _ in range(rng.randint(1, 3)))
         return self._tidy(s)
 
     def sample(self, g):
@@ -713,6 +717,12 @@ def _prop_holds(prop: str, xs: list) -> bool:
     """A property of the int leaves (items, or items of items): "all even", "some prime",
     "min 1" (the smallest is 1)."""
     quantifier, name = prop.split(" ")
+    if prop == "unique gap":  # one closest pair: the smallest gap between sorted items occurs once
+        nums = sorted(xs) if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs) else None
+        if nums is None:
+            return False
+        gaps = [b - a for a, b in zip(nums, nums[1:], strict=False)]
+        return len(gaps) < 2 or sum(math.isclose(x, min(gaps), rel_tol=1e-9, abs_tol=1e-12) for x in gaps) == 1
     ints = _flat(xs)
     if not all(type(x) is int for x in ints):
         return False
@@ -1190,7 +1200,9 @@ def _float_spec(vs: list[float]) -> Float:
     finite = [v for v in vs if math.isfinite(v)] or [0.0]
     lo, hi = min(finite), max(finite)
     m = max(abs(lo), abs(hi))
-    d = max(1, min(MAX_DECIMALS, max(_decimals(v) for v in finite)))
+    # one decimal more than the seeds show: values as fine as theirs and finer, and fewer exact
+    # coincidences (equal gaps, equal sums) than a coarse grid gives
+    d = max(1, min(MAX_DECIMALS, max(_decimals(v) for v in finite) + 1))
     g = round(_grow(m), d)
     positive = lo > 0
     new_lo = 0.0 if lo >= 0 else -g
@@ -1427,6 +1439,21 @@ def _non_negative(s):
     return Float(max(s.lo, 0.0), s.hi, s.decimals, s.positive)
 
 
+def _map_seqs(spec: Spec, fn) -> Spec:
+    if isinstance(spec, Seq):
+        return fn(spec)
+    if isinstance(spec, Union):
+        return Union(tuple(_map_seqs(o, fn) for o in spec.options))
+    return spec
+
+
+def _unique_gap(s: Seq) -> Seq:
+    options = s.elem.options if isinstance(s.elem, Union) else (s.elem,)
+    if s.kind not in ("list", "tuple") or not all(isinstance(o, (Int, Float)) for o in options):
+        return s
+    return _replace(s, props=tuple(dict.fromkeys(s.props + ("unique gap",))))
+
+
 def _single_spaces(s: Str) -> Str:
     return _replace(s, space_run=1) if s.space_run > 1 and not s.shapes else s
 
@@ -1461,6 +1488,8 @@ def _doc_rules(doc: str, names: list[str]) -> list[tuple[str, object, int | None
     if re.search(r"\b(?:separated|delimited) by (?:a |one |a single |single )?(?:space|blank)\b|\bspace[- ](?:separated|delimited)\b", low) \
             and not re.search(r"\b(?:keep|preserv|maintain|retain)\w*\b[^.]*\bspaces\b", low):
         rules.append(("single spaces", lambda s: _map_strs(s, _single_spaces), None))
+    if re.search(r"\b(?:closest|nearest)\b", low):  # a closest pair must be one pair: no ties
+        rules.append(("one closest pair", lambda s: _map_seqs(s, _unique_gap), None))
     if re.search(r"\blower ?case\b", low) and not re.search(r"\bupper ?case\b", low):
         rules.append(("lowercase strings", lambda s: _map_strs(s, _drop_class(UPPER)), None))
     if re.search(r"\bupper ?case\b", low) and not re.search(r"\blower ?case\b", low):
