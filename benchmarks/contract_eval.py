@@ -12,7 +12,13 @@ is not `values.close` to the reference's. Grouped by the samples' EvalPlus verdi
   does not allow, on which the reference does something arbitrary).
 - fail / fail (45): wrong programs HumanEval's own tests catch.
 
-    .venv/bin/python benchmarks/contract_eval.py [--n 200] [--tasks 10,86] [--show 3] [--contracts 99,124]
+Seeds themselves are not among the inputs (generate returns fresh ones only). Each program's
+inputs run as tasks of at most 50 probes (1 s each; two timeouts end a task), all in one
+`run_many` per phase. `--salt` changes every problem's rng: a check that the figures are not one
+lucky draw. Reads ../shared/corpora, or the copies in tests/data.
+
+    .venv/bin/python benchmarks/contract_eval.py [--n 200] [--tasks 10,86] [--show 3] [--salt 1]
+        [--contracts 99,124]
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from transforms.testgen.contract import generate, infer  # noqa: E402
 from transforms.testgen.inputs import call_source, seed_inputs  # noqa: E402
 
 CORPORA = REPO.parent / "shared" / "corpora"
+if not (CORPORA / "humaneval.jsonl.gz").exists():
+    CORPORA = REPO / "tests" / "data"
 CHUNK = 50
 GROUPS = [("pass", "fail"), ("pass", "pass"), ("fail", "fail")]
 
@@ -161,8 +169,9 @@ def main() -> None:
     print(f"problems: {len(work)}, inputs generated: {sum(len(w[3]) for w in work)}, "
           f"dropped by the reference: {dropped}")
     n_kept = [len(k) for k in kept_all]
+    few = [f"{w[0]['task_id'].split('/')[1]}:{len(k)}" for w, k in zip(work, kept_all, strict=True) if len(k) < 20]
     print(f"mean kept inputs per problem: {sum(n_kept) / max(1, len(n_kept)):.1f} "
-          f"(problems with none: {sum(1 for k in n_kept if not k)})")
+          f"(problems with none: {sum(1 for k in n_kept if not k)}; under 20, problem:kept: {' '.join(few)})")
     print(f"time: {t_all:.1f}s (generation {t_gen:.1f}s, reference {t_ref - t_gen:.1f}s, "
           f"candidates {t_all - t_ref:.1f}s)")
     for g in GROUPS:

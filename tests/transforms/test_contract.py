@@ -306,7 +306,7 @@ def test_json_is_readable_and_deterministic():
     text = c.to_json()
     assert text == infer(list(seeds), "", "", "f").to_json()
     obj = json.loads(text)
-    assert obj["args"][0]["type"] == "str" and obj["args"][0]["formats"] == [r"[0-9]{2,2}\-[0-9]{2,2}\-[0-9]{4,4}"]
+    assert obj["args"][0]["type"] == "str" and obj["args"][0]["formats"] == [r"[0-9]{2,2}\-[0-9]{2,2}\-[0-9]{1,5}"]
     c = infer([([1, 2], 1), ([3, 4, 5], 2)], 'def f(arr, k):\n    """x"""\n', "", "f")
     assert [r["text"] for r in json.loads(c.to_json())["relations"]] == ["k < len(arr)"]
     assert Float(0.0, 1.0, 1, True).to_obj()["positive"] is True
@@ -345,3 +345,41 @@ def test_admits_agrees_with_generate(seeds):
     check_outputs(c, seeds, xs)
     assert all(c.admits(s) for s in seeds)
     assert not c.admits(("abc",) * 5) and not c.admits([1])
+
+
+def _random_value(r: random.Random, d: int = 0):
+    k = r.randrange(11 if d < 2 else 6)
+    if k == 0:
+        return r.randint(-20, 20)
+    if k == 1:
+        return r.choice([r.randint(-10**7, 10**7), 0, 10**20])
+    if k == 2:
+        return round(r.uniform(-50, 50), r.randint(0, 4))
+    if k == 3:
+        return "".join(r.choice("abcXYZ 019-/.,!()") for _ in range(r.randint(0, 12)))
+    if k == 4:
+        return r.choice([True, False, None])
+    if k == 5:
+        return r.choice(["", "a", "12", "3/4", "(()) ()"])
+    if k == 6:
+        return [_random_value(r, d + 1) for _ in range(r.randint(0, 4))]
+    if k == 7:
+        return tuple(_random_value(r, d + 1) for _ in range(r.randint(0, 4)))
+    if k == 8:
+        return {r.choice(["a", "b", 1, (1, 2)]): _random_value(r, d + 1) for _ in range(r.randint(0, 3))}
+    if k == 9:
+        return {r.choice([1, 2, "x", "y"]) for _ in range(r.randint(0, 3))}
+    return [[r.randint(0, 9) for _ in range(3)] for _ in range(r.randint(1, 3))]
+
+
+def test_random_seed_sets_keep_every_invariant():
+    r = random.Random(2024)
+    for it in range(120):
+        template = [_random_value(r) for _ in range(r.randint(1, 3))]
+        seeds = [tuple(v if r.random() < 0.6 else _random_value(r) for v in template) for _ in range(r.randint(1, 4))]
+        c = infer(seeds, "", "", "f")
+        assert all(c.admits(s) for s in seeds), seeds
+        assert Contract.from_json(c.to_json()) == c, seeds
+        xs = generate(c, seeds, 30, random.Random(it))
+        check_outputs(c, seeds, xs)
+        assert xs == generate(c, seeds, 30, random.Random(it))

@@ -7,35 +7,52 @@ correct candidate look wrong. So inputs are generated from a `Contract`: one spe
 position plus relations between arguments, inferred by general rules only (no per-problem cases):
 
 - type structure per position: int/float/bool/str/list/tuple/set/dict/None, nested element specs
-  (depth <= 3), a union when seeds mix types; fixed-length tuples of <= 3 items (or of mixed item
-  types) are records, with their own relations between items.
-- numbers: sign (all seeds >= 1: positive, >= 0: non-negative, else both signs), magnitude
-  max(|seed|) * 1.5 + 2 (values that never leave [-1, 1] keep exactly the seen range), floats
-  with the seeds' number of decimals.
-- lengths: non-empty unless a seed is empty, at most the longest seed + max(3, half of it), caps
-  of 30; strings that are always one character stay characters.
+  (depth <= 3; deeper, or other literal types: only the values seen), a union when seeds mix
+  types; fixed-length tuples of <= 3 items (or of mixed item types) are records, with relations
+  between their items; arguments left out by some seeds (defaults) stay optional.
+- ints: all seeds >= 2: >= 2 (0 and 1 are degenerate bases, moduli, sizes), >= 1: positive,
+  >= 0: non-negative, else both signs; magnitude up to max|seed| * 1.5 + 2 (values that never
+  leave [-1, 1] keep exactly the seen range). floats: the same signs (> 0 when every seed is),
+  one decimal more than the seeds show (fewer exact coincidences: equal gaps, equal sums).
+- lengths: non-empty unless a seed is empty, at most the longest seed + max(3, half of it);
+  strings that are always one character stay characters.
 - strings: the characters seen; a letter or digit class is opened to the whole class unless the
   seeds use few of its characters many times (a closed alphabet such as '01' or 'A'-'F');
-  punctuation only as seen. When every non-empty seed contains a digit the strings are templates
-  ("format mode": '03-11-2000', '1/5', '15.3', '5 apples and 6 oranges'): digit runs vary (their
-  length by at most one more than seen, leading zeros and all-zero runs only if seen), everything
-  else is kept as in some seed. Otherwise spaces: no leading/trailing space unless seen, up to two
-  in a row when spaces occur (a whitespace variation), brackets balanced when every seed is.
-- sequences: sorted (ascending/descending) and distinct elements when every seed is (with enough
-  evidence), items of one length (a matrix) and square when every seed is.
+  punctuation only as seen. Short operator-like strings ('+', '**', '//') are a vocabulary: only
+  those seen. When every non-empty seed contains a digit the strings are templates ("format
+  mode": '03-11-2000', '1/5', '15.3', '5 apples and 6 oranges'): digit runs vary, the rest is
+  kept as in some seed; a field of one width >= 2 in every seed keeps it ('03', '2000'), others
+  may have one digit more than seen; leading zeros and all-zero fields only if seen. Otherwise
+  text: no leading/trailing space unless seen; brackets balanced when every seed is; up to two
+  spaces in a row (a whitespace variation) unless the text is a list of 1-2 character symbols
+  ('a b c', 'o| .|': single spaces, tokens of that size) or the docstring says the words are
+  separated by a space (and does not ask to keep the spaces).
+- sequences: sorted (ascending/descending) and distinct when every seed is (with enough
+  evidence); otherwise no more repeated items than a seed has; items of one length (a matrix)
+  and square when every seed is; int items that are always 0..n-1 or 1..n in some order stay a
+  permutation; all even/odd/prime, one smallest value shared by every seed, and "some item is
+  prime" when every seed has one and the problem speaks of primes.
 - relations between positions (>= 2 seeds): value/length of one position <, <= or == (with a
   small offset; == needs 3 seeds unless both are lengths) the value/length of another.
 - docstring phrases (only ever tightening, and only where every seed still fits): "positive
-  integer/number", "non-negative", "non-empty [list|string|...]", "at least two elements",
-  "lowercase"/"uppercase", "a <= name <= b" and "name > a"-style bounds on a parameter or its len.
+  integer/number", "non-negative", "non-empty [list|string|...]", "at least two", "lowercase"/
+  "uppercase", "separated by a space", "closest"/"nearest" (no tie for the closest pair of
+  numbers), "a <= name <= b" and "name > a"-style bounds on a parameter or its len. A prompt that
+  is not code (MBPP) is read as the docstring.
 - annotations: an element type for containers whose seeds are all empty.
 
 A problem without seeds gets an empty contract: it admits nothing and `generate` returns [].
 Generation mixes spec-aware mutations of seeds (and of earlier outputs) with fresh samples
-(boundaries and random values), repairs broken relations where an int or a length can be
-adjusted, and keeps only what `admits` accepts, within the caps, distinct, and written as a
-literal that reads back the same. Everything is driven by the given `random.Random` (no set of
-strings is ever iterated), so the output does not depend on PYTHONHASHSEED.
+(boundaries and random values): numbers nudged (+-1, x2, /2, sign, bounds); strings with
+class-preserving substitutions, insertions of seen characters, deletions, doubled characters,
+word and sentence moves, splices with other seeds, double spaces where allowed; template fields
+changed digit by digit, nudged, taken from the same field of another seed or swapped; sequences
+with items inserted, deleted, changed, swapped, duplicated, reversed, cut to 0-2 items; one
+argument copied onto another of its type. Broken relations are repaired where an int or a length
+can be adjusted; what `admits` refuses, what breaks the caps (|ints| <= 10**6, lengths <= 30,
+depth <= 3) and what does not read back as the same literal are dropped, as are repeats. Every
+choice comes from the given `random.Random` and no set is ever iterated unsorted, so the output
+does not depend on PYTHONHASHSEED; attempts are capped at 40 * n + 200.
 """
 
 from __future__ import annotations
@@ -458,7 +475,7 @@ class Str(Spec):
         i = rng.choice(slots)
         lo, hi = shape[i]
         run = runs[i]
-        op = rng.choice([0, 1, 2, 3, 4, 5, 6, 6, 7, 7, 8])
+        op = rng.choice([0, 1, 2, 3, 4, 5, 6, 6, 7, 7, 8, 9])
         if op == 0:  # one digit changed
             j = rng.randrange(len(run))
             run = run[:j] + rng.choice(self.digits()) + run[j + 1:]
@@ -491,6 +508,14 @@ class Str(Spec):
             pool = [r for x in g.seen(self) + [v] for r in _runs(x) if r[0] in DIGITS and lo <= len(r) <= hi]
             if pool:
                 run = rng.choice(pool)
+        elif op == 9:  # the field's smallest or largest value over the seeds of this shape, +-1
+            same = [_runs(x)[i] for x in g.seen(self) if x and self._shape_of(x) == shape]
+            if same:
+                edge = rng.choice([min(same, key=int), max(same, key=int)])
+                value = int(edge) + rng.choice([-1, 0, 0, 1])
+                text = str(value).zfill(len(edge)) if edge[0] == "0" else str(value)
+                if value >= 0 and lo <= len(text) <= hi and all(c in self.digits() for c in text):
+                    run = text
         else:  # every digit run anew
             return self._fill(shape, g)
         runs[i] = self._fix_run(run, g)
@@ -638,8 +663,8 @@ class Str(Spec):
         return self._mutate_free(v, g)
 
 
-def _describe_chars(chars: str) -> str:
-    """'a-z A-Z 0-9' for whole classes, the other characters as they are (repr'd in JSON)."""
+def _describe_chars(chars: str) -> dict:
+    """{"alnum": "a-z A-Z 0-9" for whole classes (else the characters), "other": the rest as they are}."""
     out = []
     for cls, name in ((LOWER, "a-z"), (UPPER, "A-Z"), (DIGITS, "0-9")):
         have = [c for c in cls if c in chars]
@@ -647,37 +672,21 @@ def _describe_chars(chars: str) -> str:
             out.append(name)
         elif have:
             out.append("".join(have))
-    rest = "".join(c for c in chars if not _classes(c))
-    if rest:
-        out.append(rest)
-    return " ".join(out)
+    return {"alnum": " ".join(out), "other": "".join(c for c in chars if not _classes(c))}
 
 
-def _chars_from_description(text: str) -> str:
-    parts = {"a-z": LOWER, "A-Z": UPPER, "0-9": DIGITS}
-    out = set()
-    pieces = text.split(" ")
-    # the last piece (punctuation) may itself hold spaces: rebuild greedily
-    i = 0
-    while i < len(pieces):
-        p = pieces[i]
-        if p in parts:
-            out |= set(parts[p])
-        elif p and all(_classes(c) for c in p) and len({_classes(c) for c in p}) == 1:
-            out |= set(p)
-        else:
-            out |= set(" ".join(pieces[i:]))
-            if i < len(pieces) - 1 or p == "":
-                out.add(" ")
-            break
-        i += 1
+def _chars_from_description(d: dict) -> str:
+    names = {"a-z": LOWER, "A-Z": UPPER, "0-9": DIGITS}
+    out = set(d["other"])
+    for piece in d["alnum"].split():
+        out |= set(names.get(piece, piece))
     return "".join(sorted(out))
 
 
 # -- containers --
 
 
-def _flat(xs: list) -> list | None:
+def _flat(xs: list) -> list:
     """The leaves of a list of scalars or of a list of lists/tuples of scalars."""
     out = []
     for x in xs:
@@ -715,7 +724,7 @@ _PREDICATES = {"even": lambda x: x % 2 == 0, "odd": lambda x: x % 2 == 1, "prime
 
 def _prop_holds(prop: str, xs: list) -> bool:
     """A property of the int leaves (items, or items of items): "all even", "some prime",
-    "min 1" (the smallest is 1)."""
+    "min 1" (the smallest is 1); or of number items: "unique gap" (one closest pair)."""
     quantifier, name = prop.split(" ")
     if prop == "unique gap":  # one closest pair: the smallest gap between sorted items occurs once
         nums = sorted(xs) if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs) else None
@@ -788,7 +797,7 @@ class Seq(Spec):
     distinct: bool = False
     same_len: bool = False  # every item has the same length (a matrix)
     square: bool = False  # ... equal to the number of items
-    props: tuple[str, ...] = ()  # of int items: "all even|odd|prime", "some prime" (when non-empty)
+    props: tuple[str, ...] = ()  # "all even|odd|prime", "some prime", "min <m>", "unique gap" (non-empty)
     max_repeats: int = -1  # items equal to an earlier one: at most this many (-1: any number)
     perm: int = -1  # >= 0: the int leaves (items, or items of items) are perm, perm+1, ... in some order
 
@@ -815,10 +824,15 @@ class Seq(Spec):
 
     def to_obj(self) -> dict:
         obj = {"type": self.kind, "items": self.elem.to_obj(), "min_len": self.min_len, "max_len": self.max_len}
-        for name in ("order", "distinct", "same_len", "square", "props", "max_repeats", "perm"):
-            if getattr(self, name) and (name not in ("max_repeats", "perm") or getattr(self, name) > 0) \
-                    or name == "perm" and self.perm == 0:
-                obj[name] = list(self.props) if name == "props" else getattr(self, name)
+        for name in ("order", "distinct", "same_len", "square"):
+            if getattr(self, name):
+                obj[name] = getattr(self, name)
+        if self.props:
+            obj["props"] = list(self.props)
+        if self.max_repeats > 0:
+            obj["max_repeats"] = self.max_repeats
+        if self.perm >= 0:
+            obj["perm"] = self.perm
         return obj
 
     def _finish(self, xs: list, g: _Gen):
@@ -1231,7 +1245,8 @@ def _str_spec(vs: list[str]) -> Str:
             chars |= set(cls)
     chars_s = "".join(sorted(chars))
     nonempty = [s for s in vs if s]
-    if all(len(s) <= 3 and not any(c.isalnum() or c.isspace() for c in s) for s in nonempty):
+    if all(len(s) <= 3 and not any(c.isalnum() or c.isspace() or c in BRACKETS or c in CLOSERS for c in s)
+           for s in nonempty):
         # operator-like tokens ('+', '**', '//'): a vocabulary, not text
         return Str(min_len, max(len(s) for s in nonempty), chars_s, vocab=tuple(sorted(set(nonempty))))
     if all(any(c in DIGITS for c in s) for s in nonempty):
@@ -1261,18 +1276,20 @@ def _format_spec(vs: list[str], min_len: int, max_len: int, chars: str) -> Str:
             if r[0] in DIGITS:
                 zero_runs |= r.strip("0") == ""
                 lead_zeros |= len(r) > 1 and r[0] == "0"
-        bounds = shapes.setdefault(skeleton, [[n, n] for n in lens])
+        digit_runs = [r for r in runs if r[0] in DIGITS]
+        bounds = shapes.setdefault(skeleton, [[n, n, False] for n in lens])
         counts[skeleton] = counts.get(skeleton, 0) + 1
-        for b, n in zip(bounds, lens, strict=True):
-            b[0], b[1] = min(b[0], n), max(b[1], n)
+        for b, n, r in zip(bounds, lens, digit_runs, strict=True):
+            b[0], b[1], b[2] = min(b[0], n), max(b[1], n), b[2] or (n > 1 and r[0] == "0")
     out = []
     for skeleton in sorted(shapes):
         bounds = iter(shapes[skeleton])
         parts = []
         for p in skeleton:
             if p == "#":
-                lo, hi = next(bounds)
-                fixed = lo == hi >= 2 and counts[skeleton] >= 2  # a fixed-width field ('03', '2000')
+                lo, hi, padded = next(bounds)
+                # a fixed-width field: one width >= 2, zero-padded ('03') or in 4+ seeds ('2000')
+                fixed = lo == hi >= 2 and (padded and counts[skeleton] >= 2 or counts[skeleton] >= 4)
                 parts.append((lo, hi) if fixed else (1, min(MAX_LEN, hi + 1)))
             else:
                 parts.append(p)
