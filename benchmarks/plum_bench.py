@@ -51,6 +51,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problems", type=int, default=164)
     ap.add_argument("--build", action="store_true", help="also time `codekiln build configs/plum-humaneval.yaml`")
+    ap.add_argument("--dump", metavar="FILE", help="write the offline label rows (JSON lines, one list per problem)")
     args = ap.parse_args()
     records, samples = load(args.problems)
     problems = [Problem(r["task_id"], r["task_id"], r["prompt"], r["prompt"] + r["canonical_solution"],
@@ -81,6 +82,7 @@ def main() -> None:
                 all_pairs += pairs(ls, PairParams())
         core = time.perf_counter() - t0
         n_tasks = pool.stats["executed"]
+        core_executing = executing[0]
 
         # real samples, labelled offline (no mutants: only the sample and the reference)
         t1 = time.perf_counter()
@@ -99,7 +101,7 @@ def main() -> None:
     print(f"{n} HumanEval problems, offline, {os.cpu_count()} cores:")
     print(f"  methods' cores: {core:6.1f} s  {n / core:6.2f} problems/s  (tests {t_tests:.1f} s; {len(rows)} suites, "
           f"{n_labels} labels, {len(all_pairs)} pairs, {n_tasks} sandbox tasks)")
-    print(f"  time executing in the sandbox: {executing[0]:6.1f} s = {100 * executing[0] / core:4.1f}% of the total")
+    print(f"  time executing in the sandbox: {core_executing:6.1f} s = {100 * core_executing / core:4.1f}% of the total")
     ok = [s for s in suites if not isinstance(s, NoSuite)]
     gen = [sum(t["input"] is not None for t in s["tests"]) for s in ok]
     held = [s["heldout_mutation_score"] for s in ok if s["heldout_mutation_score"] is not None]
@@ -141,6 +143,9 @@ def main() -> None:
                              "prompt_text": c["prompt"], "chosen_program": c["program"],
                              "rejected_program": r["program"]})
     acc = separability(rows_for_clf)
+    if args.dump:
+        with open(args.dump, "w") as f:
+            f.writelines(json.dumps(ls) + "\n" for ls in labelled if isinstance(ls, list))
     print(f"\nSurface-feature classifier on {acc['pairs']} HumanEval pairs (held-out accuracy, chance 0.5): "
           f"logistic {acc['logistic']:.3f}, best stump {acc['stump']:.3f}")
     del label_by_id

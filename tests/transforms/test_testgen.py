@@ -102,6 +102,12 @@ def test_pairing_rules():
     assert ace and all(c["pass_ratio"] >= 0.8 and c["pass_ratio"] - r["pass_ratio"] >= 0.4 for c, r in ace)
     assert len(pairs(labels, PairParams(max_pairs_per_prompt=2))) == 2
     assert pairs([lab(0, 0.0), lab(1, 0.5)], PairParams()) == []
+    # length is balanced: a chosen-longer pair only with a rejected-longer one of about the same gap
+    sized = [dict(lab(0, 1.0), completion="x" * 10)] + [dict(lab(i, 0.0), completion="y" * n)
+                                                         for i, n in ((1, 5), (2, 15), (3, 1), (4, 10))]
+    got = sorted(len(r["completion"]) for _, r in pairs(sized, PairParams(max_pairs_per_prompt=4)))
+    assert got == [5, 10, 15]
+    assert len(pairs(sized, PairParams(max_pairs_per_prompt=4, balance_length=False))) == 4
     # sides of different forms never pair: a restated prompt or an unparsable program is a surface cue
     assert pairs([lab(0, 1.0), dict(lab(1, 0.0), continues_prompt=False)], PairParams()) == []
     assert pairs([lab(0, 1.0), dict(lab(1, 0.0), canonical=False)], PairParams()) == []

@@ -67,6 +67,7 @@ class PairParams:
     min_chosen_ratio: float = 0.8  # acecoder
     min_gap: float = 0.4  # acecoder
     require_isolated: bool = True  # pair only candidates whose every verdict was judged on the host
+    balance_length: bool = True  # length never tells chosen from rejected (unbalanceable pairs left out)
 
     def __post_init__(self):
         if self.rule not in RULES:
@@ -321,16 +322,35 @@ def pairs(labels: list[dict], params: PairParams) -> list[tuple[dict, dict]]:
               if c is not r and ok(c, r) and c.get("continues_prompt") == r.get("continues_prompt")]
     rng = _rng(params.seed, labels[0]["problem_id"] if labels else "")
     rng.shuffle(combos)
-    # length must not tell them apart either: alternate pairs whose chosen is the longer with
-    # pairs whose rejected is (mutants that drop a branch are shorter than the reference)
-    longer = [x for x in combos if len(x[0]["completion"]) > len(x[1]["completion"])]
-    rest = [x for x in combos if len(x[0]["completion"]) <= len(x[1]["completion"])]
-    first, second = (longer, rest) if rng.random() < 0.5 else (rest, longer)
+    if not params.balance_length:
+        return combos[:params.max_pairs_per_prompt]
+    # length must not tell them apart either (mutants that drop a branch are shorter than the
+    # reference): pairs are taken in couples, one whose chosen is the longer and one whose
+    # rejected is, by the same number of characters or as near as there is, then pairs of equal
+    # lengths; what cannot be balanced is left out
+    longer, shorter, equal = [], [], []
+    for c, r in combos:
+        d = len(c["completion"]) - len(r["completion"])
+        (longer if d > 0 else shorter if d < 0 else equal).append((abs(d), c, r))
+    longer.sort(key=lambda x: x[0])
+    shorter.sort(key=lambda x: x[0])
+    couples = []
+    for a, c, r in longer:
+        if not shorter:
+            break
+        k = min(range(len(shorter)), key=lambda i: (abs(shorter[i][0] - a), i))
+        if abs(shorter[k][0] - a) <= max(2, a // 4):
+            b, c2, r2 = shorter.pop(k)
+            couples.append(((c, r), (c2, r2)))
     out = []
-    while len(out) < params.max_pairs_per_prompt and (first or second):
-        for group in (first, second):
-            if group and len(out) < params.max_pairs_per_prompt:
-                out.append(group.pop(0))
+    for one, two in couples:
+        if len(out) + 2 > params.max_pairs_per_prompt:
+            break
+        out += [one, two] if rng.random() < 0.5 else [two, one]
+    for _, c, r in equal:
+        if len(out) >= params.max_pairs_per_prompt:
+            break
+        out.append((c, r))
     return out
 
 

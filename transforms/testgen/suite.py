@@ -262,8 +262,9 @@ class _Work:
 def build_suites(problems: list[Problem], run: Callable[[list[Task]], list[ExecResult]],
                  params: TestgenParams) -> list[dict | NoSuite]:
     works = [_Work(p) for p in problems]
+    recorded = _recorded_seeds(problems, run)
     for w in works:
-        _inputs(w, params)
+        _inputs(w, params, recorded.get(id(w.problem), []))
 
     # 1. the reference: its own tests, then every input, traced
     live = [w for w in works if w.error is None]
@@ -287,12 +288,65 @@ def build_suites(problems: list[Problem], run: Callable[[list[Task]], list[ExecR
     return [w.error if w.error is not None else _reduce(w, by_work.get(id(w), []), params) for w in works]
 
 
-def _inputs(w: _Work, params: TestgenParams) -> None:
+RECORDER = """
+import copy as __ck_copy
+__ck_calls = []
+
+def __ck_record(__ck_f):
+    def __ck_recorded(*args, **kwargs):
+        if not kwargs and len(__ck_calls) < 200:
+            try:
+                __ck_calls.append(__ck_copy.deepcopy(args))
+            except Exception:
+                pass
+        return __ck_f(*args, **kwargs)
+    return __ck_recorded
+"""
+
+
+def recording_test(test: str, entry_point: str) -> str:
+    """A test that runs as code, rewritten to record the arguments it calls the function with
+    (returned as its value): the seeds of tests that draw their inputs at run time."""
+    tail = f"check({entry_point})\n"
+    if test.endswith(tail):
+        body = test[:-len(tail)] + f"check(__ck_record({entry_point}))\n"
+    else:
+        body = f"{entry_point} = __ck_record({entry_point})\n" + test
+    return RECORDER + body + "\n__codekiln_value__ = __ck_calls\n"
+
+
+def _recorded_seeds(problems: list[Problem], run) -> dict[int, list[tuple]]:
+    """Seeds of the original tests that run as code, recorded while the reference passes them."""
+    asks = [(p, t) for p in problems if p.reference.strip() for t in p.original_tests if asserts.split(t) is None]
+    if not asks:
+        return {}
+    out: dict[int, list[tuple]] = {}
+    tasks = [Task(p.reference, [recording_test(t, p.entry_point)], timeout_s=10.0) for p, t in asks]
+    for (p, _), r in zip(asks, run(tasks), strict=True):
+        try:
+            calls = r.value(0) if r.passed else []
+        except values.NonData:
+            calls = []
+        for args in calls if isinstance(calls, list) else []:
+            try:
+                if isinstance(args, tuple):
+                    out.setdefault(id(p), []).append(_literal(args))  # only what reads back as a literal
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                continue
+    return out
+
+
+def _inputs(w: _Work, params: TestgenParams, recorded: list[tuple] = ()) -> None:
     p = w.problem
     if not p.reference.strip():
         w.error = NoSuite("no_reference", "the problem has no reference solution")
         return
     seeds = seed_inputs(p.original_tests + p.llm_asserts, p.entry_point)
+    known = {repr(s) for s in seeds}
+    for args in recorded:
+        if repr(args) not in known and len(seeds) < 50:
+            known.add(repr(args))
+            seeds.append(args)
     w.contract = contracts.infer(seeds, p.prompt, p.reference, p.entry_point)
     seen = {repr(s) for s in seeds}
     llm = []
