@@ -42,7 +42,9 @@ TESTS = DatasetSchema(
         pa.field("branch_coverage", pa.float64()),  # the reference's arcs the suite takes / the pool takes
         pa.field("n_candidate_tests", pa.int64(), nullable=False),  # before reduction
         pa.field("dropped_inputs", pa.string(), nullable=False),  # JSON: reason -> count
-        pa.field("timeout_s", pa.float64(), nullable=False),  # per-test budget for candidates (a fixed rule)
+        pa.field("timeout_s", pa.float64(), nullable=False),  # per-test time backstop for candidates (a rule)
+        # trace events a candidate may spend per input before it is too slow (a count, not a clock)
+        pa.field("step_budget", pa.int64(), nullable=False),
         pa.field("candidates", pa.list_(pa.string())),  # the source's candidates, when it has them
     ]),
 )

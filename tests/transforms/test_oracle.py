@@ -14,10 +14,11 @@ from transforms.testgen import traced
 from transforms.testgen.suite import (
     Problem,
     TestgenParams,
-    assert_source,
+    Verified,
+    answers,
     build_suites,
-    pack,
-    packed_verdicts,
+    judge_programs,
+    reference_tasks,
 )
 
 
@@ -27,29 +28,26 @@ def pool():
         yield p
 
 
-# -- packed tests ---------------------------------------------------------------------------
+# -- several traced calls in one process, judged on the host -------------------------------
 
-def test_packed_asserts_get_one_verdict_each(pool):
+def test_each_input_gets_its_own_verdict_from_the_host(pool):
     program = ("def f(x):\n"
                "    if x == 2:\n        return -1\n"
                "    if x == 3:\n        raise ValueError(x)\n"
-               "    if x == 4:\n        while True:\n            pass\n"
+               "    if x == 4:\n        while True:\n            x += 1\n"
                "    return x * 0.5\n")
-    srcs = [assert_source("f", (x,), x * 0.5) for x in range(6)]
-    test = pack(srcs)
-    assert test.count("def _close") == 1  # the float helper once, every assert after it
-    r = pool.run(Task(program, [test], timeout_s=1, each=True))
-    assert packed_verdicts(r, 0, 6) == ["passed", "passed", "failed", "failed", "timeout", "not_run"]
-    assert r.tests[0]["trust"] == "isolated"
-    # without `each` a packed test is one verdict, and a cached result never mixes the two
-    plain = pool.run(Task(program, [test], timeout_s=1))
-    assert "each" not in plain.tests[0] and plain.tests[0]["verdict"] == "failed"
+    inputs = [(x,) for x in range(6)]
+    r = pool.run(reference_tasks(program, inputs, "f", 10_000, max_timeouts=1))
+    got = [traced.verdict(rec, x * 0.5 + 1e-12) for rec, (x,) in zip(answers(r, 6), inputs, strict=True)]
+    # wrong value, raised, too slow by count (not by clock); the other inputs still judged
+    assert got == ["passed", "passed", "failed", "failed", "too_slow", "passed"]
+    assert all(t["trust"] == "isolated" for t in r.tests)
 
 
-def test_a_program_that_does_not_load_fails_every_packed_assert(pool):
-    r = pool.run(Task("def f(x) return x\n", [pack([assert_source("f", (1,), 1), assert_source("f", (2,), 2)])],
-                      each=True))
-    assert packed_verdicts(r, 0, 2) == [r.verdict, r.verdict] and r.verdict != "passed"
+def test_a_program_that_does_not_load_is_wrong_on_every_input(pool):
+    v = Verified(inputs=[(1,), (2,)], expected=[1, 2])
+    (o,) = judge_programs([("def f(x) return x\n", "f", v, ["assert f(1) == 1"], 10_000, 1.0)], pool.run_many)
+    assert not o.loaded and o.pool == [o.pool[0]] * 2 and o.pool[0] != "passed"
 
 
 # -- the reference's work, counted ----------------------------------------------------------

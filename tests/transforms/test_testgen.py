@@ -154,24 +154,28 @@ def demo_store(tmp_path_factory):
 
 
 def test_every_chosen_passes_and_every_rejected_fails(demo_store):
+    from transforms.preferences.core import pool_of
+    from transforms.testgen.suite import judge_programs
+
     suites = {r["problem_id"]: r for r in _rows(demo_store, "tests")}
     prefs = _rows(demo_store, "preferences")
     assert len(suites) == 20 and prefs
-    tasks = []
+    jobs = []
     for p in prefs:
-        srcs = [t["assert_src"] for t in suites[p["problem_id"]]["tests"]]
-        srcs_all = srcs + [t["assert_src"] for t in suites[p["problem_id"]]["pool"]]
-        timeout = 2 * suites[p["problem_id"]]["timeout_s"]
+        row = suites[p["problem_id"]]
+        singles = [t["assert_src"] for t in row["tests"] if t["input"] is None]
         # standard format: the prompt, then the completion, is the program that was judged
-        tasks += [Task(p["prompt"] + p["chosen"], srcs_all, timeout_s=timeout),
-                  Task(p["prompt"] + p["rejected"], srcs_all, timeout_s=timeout, max_timeouts=1)]
-        assert not p["chosen"].startswith(p["prompt"]) and not p["rejected"].startswith(p["prompt"])
+        for side in (p["chosen"], p["rejected"]):
+            assert not side.startswith(p["prompt"])
+            jobs.append((p["prompt"] + side, row["entry_point"], pool_of(row), singles, row["step_budget"],
+                         row["timeout_s"]))
     with SandboxPool(SandboxConfig(cache=False)) as pool:
-        results = pool.run_many(tasks)
-    assert all(r.passed for r in results[0::2])  # 100% of chosen pass the suite and the whole pool
-    assert not any(r.passed for r in results[1::2])  # 100% of rejected fail
+        outcomes = judge_programs(jobs, pool.run_many)
+    ok = [o.loaded and all(v == "passed" for v in o.pool + (o.singles or ["not_run"])) for o in outcomes]
+    assert all(ok[0::2])  # 100% of chosen agree with the reference on the whole pool and pass the tests
+    assert not any(ok[1::2])  # 100% of rejected do not
     labels = _rows(demo_store, "labels")
-    assert {r["origin"] for r in labels} == {"reference", "mutant"}
+    assert {r["origin"] for r in labels} == {"reference", "mutant", "sample:starcoder2"}
     assert all(r["pass_ratio"] == 1.0 and r["suite_passed"] for r in labels if r["label"])
     assert all(r["oracle"] in ("suite", "pool", "fuzz") and r["first_difference"] for r in labels if not r["label"])
     assert all(r["prompt"] + r["completion"] == r["program"] for r in labels if r["continues_prompt"])

@@ -119,9 +119,9 @@ class DataTest:
 class CallFailed(Exception):
     """A value the judgement needs is missing: the call raised, was not data, or never ran."""
 
-    def __init__(self, record: dict, not_run: bool = False):
+    def __init__(self, record: dict):
         super().__init__(record.get("message") or record.get("type") or "call failed")
-        self.record, self.not_run = record, not_run
+        self.record = record
 
 
 @functools.lru_cache(maxsize=8192)
@@ -480,26 +480,6 @@ def judge(test: DataTest, records: list[dict | None], end: dict | None) -> dict:
     return {"verdict": "passed", "trust": "isolated"}
 
 
-def judge_each(test: DataTest, records: list[dict | None], end: dict | None) -> list[str]:
-    """One verdict per assert, each judged on its own (a test packing many inputs): `passed`,
-    the failure's verdict, or `not_run` for asserts after the one whose call the process's end
-    (timeout, crash, ...) interrupted."""
-    scope = _Values(records, end)
-    out, ended = [], False
-    for a in test.asserts:
-        try:
-            out.append("passed" if eval(a.code, {"__builtins__": {}}, scope) else "failed")  # noqa: S307
-        except CallFailed as e:
-            if e.not_run and ended:
-                out.append("not_run")
-            else:
-                ended = ended or e.not_run
-                out.append(e.record.get("verdict") or "failed")
-        except Exception:  # noqa: BLE001 - the judgement raised, as the assert would have
-            out.append("failed")
-    return out
-
-
 class _Values(dict):
     """The judgement's names: host functions and types, and the calls' values, decoded on first use."""
 
@@ -513,8 +493,7 @@ class _Values(dict):
         k = int(name[7:])
         rec = self.records[k] if k < len(self.records) else None
         if rec is None:
-            raise CallFailed(self.end or {"verdict": "failed", "type": "Harness", "message": "the call was not run"},
-                             not_run=True)
+            raise CallFailed(self.end or {"verdict": "failed", "type": "Harness", "message": "the call was not run"})
         if "error" in rec:
             info = rec["error"]
             raise CallFailed(dict(info, verdict="memory_exceeded" if info.get("type") == "MemoryError" else "failed"))

@@ -137,7 +137,6 @@ class Task:
     as_main: bool | None = None  # run the program as __main__ (default: only when it has no tests)
     max_timeouts: int = 0  # after this many timed-out tests, skip the rest (verdict timeout, skipped)
     budget_s: float = 0.0  # wall-clock budget of the whole task; 0: none (tests past it: skipped)
-    each: bool = False  # data tests also report one verdict per assert (`each`): packed inputs
 
 
 @dataclass
@@ -231,7 +230,7 @@ def _probe_value(rec: dict | None, end: dict | None) -> dict:
     return dict(end or {"verdict": "failed", "type": "Harness", "message": "no value"})
 
 
-def _judged(raw: dict, plans: list[tuple[dict, asserts.DataTest | None]], oom: bool, each: bool = False) -> dict:
+def _judged(raw: dict, plans: list[tuple[dict, asserts.DataTest | None]], oom: bool) -> dict:
     """The server's raw answer -> the result: data tests judged here, trust on every test."""
     tests = []
     for (spec, data), t in zip(plans, raw["tests"], strict=True):
@@ -250,8 +249,6 @@ def _judged(raw: dict, plans: list[tuple[dict, asserts.DataTest | None]], oom: b
                 out["verdict"] = "failed"
         elif data is not None:
             out = asserts.judge(data, t["calls"], t.get("end"))
-            if each:
-                out["each"] = asserts.judge_each(data, t["calls"], t.get("end"))
         else:  # a probe: its value is its result, once the host has decoded it
             calls, end = t["calls"] or [None], t.get("end")
             if len(calls) == 1:
@@ -719,7 +716,7 @@ class SandboxPool:
     def key(self, task: Task) -> str:
         tests = [[t.expr, t.setup, *t.more] if isinstance(t, Probe) else t for t in task.tests]
         request = _request(task, self.cfg, None, [])
-        blob = json.dumps({"task": request, "tests": tests, "each": task.each, "profile": self.cfg.profile(),
+        blob = json.dumps({"task": request, "tests": tests, "profile": self.cfg.profile(),
                            "python": self.python}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -785,7 +782,7 @@ class SandboxPool:
                         self._replace(slot)
                     with self._lock:
                         self.stats["executed"] += 1
-                    return _judged(raw, plans, oom, task.each)
+                    return _judged(raw, plans, oom)
                 message = ((raw or {}).get("message") or slot.start_error or slot._stderr_text()
                            or "the sandbox stopped answering or broke the protocol")
                 slot = self._replace(slot)

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 from transforms.execution.sandbox import ExecResult, Task
 from transforms.preferences.render import normalise_prompt, render
 from transforms.testgen import contract as contracts
+from transforms.testgen import traced
 from transforms.testgen.mutants import mutants as make_mutants
 from transforms.testgen.suite import (
+    Verified,
+    answers,
     first_line,
-    pack,
-    packed_verdicts,
+    judge_programs,
     reference_tasks,
     rng_for,
     trust_of,
@@ -152,18 +154,23 @@ def _trusted(row: dict, params: LabelParams) -> dict | NotLabelled:
     return dict(row, tests=tests, pool=pool)
 
 
-def _pool(row: dict) -> list[dict]:
-    """The row's verified pool tests not already in its suite."""
-    in_suite = {t["assert_src"] for t in row["tests"]}
-    return [t for t in row.get("pool") or [] if t["assert_src"] not in in_suite]
-
-
-def _literal_input(text: str | None):
+def _literal(text: str | None):
     try:
-        value = ast.literal_eval(text) if text else None
+        return ast.literal_eval(text) if text else None
     except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
         return None
-    return value if isinstance(value, tuple) else None
+
+
+def pool_of(row: dict) -> Verified:
+    """The row's verified pool as inputs and expected values (read back from their literals)."""
+    v = Verified()
+    for t in row.get("pool") or []:
+        args, expected = _literal(t.get("input")), _literal(t.get("expected"))
+        if isinstance(args, tuple) and (expected is not None or t.get("expected") == "None"):
+            v.inputs.append(args)
+            v.expected.append(expected)
+            v.origins.append(t.get("origin") or "mutation")
+    return v
 
 
 def fuzz_inputs(row: dict, params: LabelParams) -> list[tuple]:
@@ -171,44 +178,46 @@ def fuzz_inputs(row: dict, params: LabelParams) -> list[tuple]:
     if not params.fuzz_inputs or not row.get("contract"):
         return []
     contract = contracts.Contract.from_json(row["contract"])
-    base = [a for a in (_literal_input(t.get("input")) for t in row.get("pool") or []) if a is not None]
-    exclude = {repr(a) for a in base}
+    base = pool_of(row).inputs
     return contracts.generate(contract, base, params.fuzz_inputs,
-                              rng_for(params.seed, row["problem_id"], "fuzz"), exclude=exclude)
+                              rng_for(params.seed, row["problem_id"], "fuzz"), exclude={repr(a) for a in base})
 
 
-PACK = 30  # generated tests per process when labelling
+def _step_budget(row: dict, steps: list[int]) -> int:
+    return max(int(row.get("step_budget") or 0), 20 * max(steps, default=0) + 20_000)
 
 
 def label_rows(rows: list[dict], extra: dict[str, list[tuple[str, str]]], params: LabelParams,
                run: Callable[[list[Task]], list[ExecResult]]) -> list[list[dict] | Exception]:
-    """Every candidate of every problem against that problem's oracle, in two sandbox rounds:
-    (A) the reference on the fresh inputs, and every candidate on the suite (test by test) and
-    the pool (packed); (B) the candidates that passed both, on the fresh inputs."""
+    """Every candidate of every problem against that problem's oracle: the reference on fresh
+    inputs; every candidate traced on the whole pool (so its suite's generated tests too), then
+    on the original tests; the candidates that agreed so far, traced on the fresh inputs. Each
+    answer is judged on the host; too slow means past a step budget, never a clock."""
     rows = [_trusted(row, params) for row in rows]
     live = [i for i, r in enumerate(rows) if not isinstance(r, NotLabelled)]
-    fuzz, cands, tasks = {}, {}, []
-    for i in live:
+    fuzz_in = {i: fuzz_inputs(rows[i], params) for i in live}
+    refs = run([reference_tasks(rows[i]["reference"], fuzz_in[i], rows[i]["entry_point"], params.max_steps)
+                for i in live]) if live else []
+    fuzz, pools, cands, jobs = {}, {}, {}, []
+    for i, result in zip(live, refs, strict=True):
         row = rows[i]
-        fuzz[i] = fuzz_inputs(row, params)
-        tasks.append(reference_tasks(row["reference"], fuzz[i], row["entry_point"], params.max_steps))
-    for i in live:
-        cands[i] = candidates(rows[i], extra.get(rows[i]["problem_id"], []), params)
-        tasks += [_task(rows[i], c, [t["assert_src"] for t in rows[i]["tests"]], [_pool(rows[i])]) for c in cands[i]]
-    results = iter(run(tasks) if tasks else [])
-    fuzz_tests = {}
-    for i in live:
-        result = next(results)
-        v = verified(result, fuzz[i], ["fuzz"] * len(fuzz[i]), 0) if result.verdict != "sandbox_error" else None
-        fuzz_tests[i] = v.tests(rows[i]["entry_point"]) if v is not None else []
-    first = {i: [next(results) for _ in cands[i]] for i in live}
+        fuzz[i] = verified(result, fuzz_in[i], ["fuzz"] * len(fuzz_in[i]), 0) if result.verdict != "sandbox_error" \
+            else Verified()
+        pools[i] = pool_of(row)
+        cands[i] = candidates(row, extra.get(row["problem_id"], []), params)
+        singles = [t["assert_src"] for t in row["tests"] if t.get("input") is None]
+        budget = _step_budget(row, fuzz[i].steps)
+        jobs += [(c.program, row["entry_point"], pools[i], singles, budget, float(row.get("timeout_s") or 1.0))
+                 for c in cands[i]]
+    outcomes = iter(judge_programs(jobs, run))
+    first = {i: [next(outcomes) for _ in cands[i]] for i in live}
 
     again, owners = [], []
     for i in live:
-        packs = [fuzz_tests[i][k:k + PACK] for k in range(0, len(fuzz_tests[i]), PACK)]
-        for j, (c, r) in enumerate(zip(cands[i], first[i], strict=True)):
-            if packs and _agrees(rows[i], r) == (True, True):
-                again.append(_task(rows[i], c, [], packs))
+        for j, (c, o) in enumerate(zip(cands[i], first[i], strict=True)):
+            if fuzz[i].inputs and _suite(rows[i], pools[i], o)[1] and all(v == "passed" for v in o.pool):
+                again.append(reference_tasks(c.program, fuzz[i].inputs, rows[i]["entry_point"],
+                                             _step_budget(rows[i], fuzz[i].steps), max_timeouts=1))
                 owners.append((i, j))
     second = dict(zip(owners, run(again) if again else [], strict=True))
 
@@ -217,63 +226,50 @@ def label_rows(rows: list[dict], extra: dict[str, list[tuple[str, str]]], params
         if isinstance(row, NotLabelled):
             out.append(row)
             continue
-        out.append([_label(row, c, first[i][j], second.get((i, j)), fuzz_tests[i])
+        out.append([_label(row, c, first[i][j], pools[i], fuzz[i], second.get((i, j)))
                     for j, c in enumerate(cands[i])])
     return out
 
 
-def _task(row: dict, c: Candidate, singles: list[str], groups: list[list[dict]]) -> Task:
-    packs = [pack([t["assert_src"] for t in g[k:k + PACK]]) for g in groups for k in range(0, len(g), PACK)]
-    return Task(c.program, singles + packs, timeout_s=2 * float(row.get("timeout_s") or 1.0), max_timeouts=1,
-                each=True)
+def _suite(row: dict, pool: Verified, o) -> tuple[list[str], bool]:
+    """The verdict of each suite test (a generated test is its input's pool verdict) and
+    whether all passed."""
+    at = {repr(a): k for k, a in enumerate(pool.inputs)}
+    singles = iter(o.singles if o.singles is not None else [])
+    verdicts = []
+    for t in row["tests"]:
+        if t.get("input") is None:  # a single test: run unless the program was already wrong by load or speed
+            if o.singles is not None:
+                verdicts.append(next(singles, "not_run"))
+            elif not o.loaded:
+                verdicts.append(o.pool[0] if o.pool else "failed")
+            else:
+                verdicts.append("too_slow" if o.too_slow else "not_run")
+        else:
+            args = _literal(t["input"])
+            k = at.get(repr(args))
+            verdicts.append(o.pool[k] if k is not None else "not_run")
+    return verdicts, o.loaded and all(v == "passed" for v in verdicts)
 
 
-def _packs_of(tests: list[dict]) -> list[list[dict]]:
-    return [tests[k:k + PACK] for k in range(0, len(tests), PACK)]
-
-
-def _suite_verdicts(row: dict, r: ExecResult) -> list[str]:
-    n = len(row["tests"])
-    verdicts = [t.get("verdict", "failed") for t in r.tests[:n]]
-    return verdicts + [r.verdict if r.verdict != "passed" else "failed"] * (n - len(verdicts))
-
-
-def _first_bad(r: ExecResult, offset: int, tests: list[dict]) -> tuple[str, dict] | None:
-    """(verdict, test) of the first packed test (from test `offset` of `r`) that did not pass."""
-    for g, group in enumerate(_packs_of(tests)):
-        for v, t in zip(packed_verdicts(r, offset + g, len(group)), group, strict=True):
-            if v != "passed":
-                return v, t
-    return None
-
-
-def _agrees(row: dict, r: ExecResult) -> tuple[bool, bool]:
-    """(suite passed, pool agrees) from a round-A result."""
-    suite_ok = r.program_error is None and all(v == "passed" for v in _suite_verdicts(row, r))
-    return suite_ok, r.program_error is None and _first_bad(r, len(row["tests"]), _pool(row)) is None
-
-
-def _label(row: dict, c: Candidate, r: ExecResult, r2: ExecResult | None, fuzz: list[dict]) -> dict:
-    verdicts = _suite_verdicts(row, r)
-    suite_passed, pool_agrees = _agrees(row, r)
-    originals = [v for v, t in zip(verdicts, row["tests"], strict=True) if t.get("origin") == "original"]
+def _label(row: dict, c: Candidate, o, pool: Verified, fuzz: Verified, r2: ExecResult | None) -> dict:
+    verdicts, suite_passed = _suite(row, pool, o)
+    originals = [v for v, t in zip(verdicts, row["tests"], strict=True) if t.get("origin") == "original"
+                 and t.get("input") is None]
+    pool_agrees = o.loaded and all(v == "passed" for v in o.pool)
+    fuzz_verdicts = ([traced.verdict(rec, exp) for rec, exp in zip(answers(r2, len(fuzz.inputs)), fuzz.expected,
+                                                                   strict=True)] if r2 is not None else None)
     oracle = where = bad = None
-    fuzz_agrees = None
     if not suite_passed:
         k = next((k for k, v in enumerate(verdicts) if v != "passed"), 0)
-        oracle, bad = "suite", (r.program_error or {}).get("verdict") or verdicts[k]
+        oracle, bad = "suite", verdicts[k] if verdicts else "failed"
         where = row["tests"][k].get("input") or row["tests"][k].get("assert_src")
     elif not pool_agrees:
-        bad, t = _first_bad(r, len(row["tests"]), _pool(row)) or ("failed", {})
-        oracle, where = "pool", t.get("input")
-    elif fuzz:
-        miss = _first_bad(r2, 0, fuzz) if r2 is not None else ("not_run", {})
-        fuzz_agrees = miss is None
-        if miss is not None:
-            oracle, (bad, t) = "fuzz", miss
-            where = t.get("input")
-    else:
-        fuzz_agrees = True
+        k = next(k for k, v in enumerate(o.pool) if v != "passed")
+        oracle, bad, where = "pool", o.pool[k], repr(pool.inputs[k])
+    elif fuzz_verdicts and any(v != "passed" for v in fuzz_verdicts):
+        k = next(k for k, v in enumerate(fuzz_verdicts) if v != "passed")
+        oracle, bad, where = "fuzz", fuzz_verdicts[k], repr(fuzz.inputs[k])
     label = oracle is None
     return {
         "problem_id": row["problem_id"],
@@ -286,18 +282,19 @@ def _label(row: dict, c: Candidate, r: ExecResult, r2: ExecResult | None, fuzz: 
         "copies": c.copies,
         "verdicts": verdicts,
         "pass_ratio": round(sum(v == "passed" for v in verdicts) / len(verdicts), 6) if verdicts else 0.0,
-        "verdict": "passed" if label else bad or r.verdict,
+        "verdict": "passed" if label else bad,
         "label": label,
         "suite_passed": suite_passed,
-        "original_passed": (r.program_error is None and all(v == "passed" for v in originals)) if originals else None,
+        "original_passed": (all(v == "passed" for v in originals) if "not_run" not in originals else None)
+        if originals else None,
         "oracle": oracle,
         "first_difference": where[:2000] if where else None,
         "pool_agrees": pool_agrees,
-        "fuzz_agrees": fuzz_agrees,
+        "fuzz_agrees": None if fuzz_verdicts is None else all(v == "passed" for v in fuzz_verdicts),
         "n_tests": len(verdicts),
-        "n_pool": len(_pool(row)),
-        "n_fuzz": len(fuzz),
-        "trust": "isolated" if r.tests and r.isolated and (r2 is None or r2.isolated) else "in_process",
+        "n_pool": len(pool.inputs),
+        "n_fuzz": len(fuzz.inputs),
+        "trust": "isolated" if o.trust == "isolated" and (r2 is None or r2.isolated) else "in_process",
     }
 
 

@@ -9,9 +9,9 @@ Per problem:
    inputs on which it raises or returns a non-literal are dropped, counted. What survives is the
    verified *pool*, shipped with the row: the differential oracle of `labels` runs all of it;
 3. mutants of the part of the reference a model writes (`mutants.py`), split by seed into a
-   reduction set and a held-out set, run against every test (generated tests packed many to a
-   process, judged one by one on the host). A mutant no test kills is *equivalent* by the oracle,
-   never counted as killable;
+   reduction set and a held-out set, traced on every pool input (judged on the host; past a step
+   budget it is too slow, by count) and run against the original tests. A mutant no test kills
+   is *equivalent* by the oracle, never counted as killable;
 4. the shipped suite: the original tests, then greedy set cover of the reduction mutants (and the
    source's real samples, when it has some), then the reference's uncovered branches, then a floor
    of `min_tests` generated tests; its mutation score is measured on the held-out mutants only,
@@ -52,7 +52,11 @@ class TestgenParams:
     max_timeout_s: float = 2.0
     seconds_per_step: float = 5e-6
     max_steps: int = 200_000  # the reference's traced work per input (calls + lines); past it: dropped
-    chunk_size: int = 16  # generated tests per process when running mutants and candidates
+    # a program under test may take step_factor x the reference's largest work + step_slack events
+    # per input before it counts as too slow: a count, so a mutant's or candidate's fate never
+    # depends on the machine's load (the clock is only a backstop: `timeout_s`)
+    step_factor: int = 20
+    step_slack: int = 20_000
     batch_size: int = 8  # problems per sandbox round
 
     def __post_init__(self):
@@ -60,8 +64,11 @@ class TestgenParams:
             raise ValueError("pool_size and batch_size must be >= 1, max_mutants and heldout_mutants >= 0")
         if not 0 < self.min_timeout_s <= self.max_timeout_s or self.seconds_per_step < 0:
             raise ValueError("min_timeout_s must be > 0 and <= max_timeout_s, seconds_per_step >= 0")
-        if self.max_steps < 1000 or self.chunk_size < 1 or self.min_tests < 0:
-            raise ValueError("max_steps must be >= 1000, chunk_size >= 1, min_tests >= 0")
+        if self.max_steps < 1000 or self.min_tests < 0 or self.step_factor < 1:
+            raise ValueError("max_steps must be >= 1000, min_tests >= 0, step_factor >= 1")
+
+    def step_budget(self, steps: list[int]) -> int:
+        return self.step_factor * max(steps, default=0) + self.step_slack
 
     def timeout_for(self, steps: list[int]) -> float:
         """The per-test budget for programs judged against a reference whose inputs took `steps`."""
@@ -107,30 +114,6 @@ def assert_source(entry_point: str, args: tuple, expected) -> str:
     on its own. Floats compare with the one tolerance rule (`values.close`)."""
     line = assert_line(entry_point, args, expected)
     return (values.CLOSE_HELPER + line) if line.startswith("assert _close(") else line
-
-
-def pack(sources: list[str]) -> str:
-    """Generated single-assert tests as one test (one process; the host judges each assert)."""
-    lines = [s[len(values.CLOSE_HELPER):] if s.startswith(values.CLOSE_HELPER) else s for s in sources]
-    helper = values.CLOSE_HELPER if any(x.startswith("assert _close(") for x in lines) else ""
-    return helper + "\n".join(lines) + "\n"
-
-
-def chunks(sources: list[str], size: int) -> list[list[int]]:
-    return [list(range(k, min(k + size, len(sources)))) for k in range(0, len(sources), size)]
-
-
-def packed_verdicts(result: ExecResult, index: int, n: int) -> list[str]:
-    """One verdict per packed assert of test `index` (`not_run` where nothing is known)."""
-    t = result.tests[index] if index < len(result.tests) else None
-    if t is None:
-        return [result.verdict if result.program_error else "not_run"] * n
-    each = t.get("each")
-    if isinstance(each, list) and len(each) == n:
-        return each
-    if t.get("skipped"):
-        return ["not_run"] * n
-    return [t["verdict"]] * n  # a single assert, or the whole test failed before any assert
 
 
 def trust_of(assert_src: str) -> str:
@@ -192,12 +175,14 @@ class Verified:
 PROBES_PER_PROCESS = 10  # traced reference calls sharing one process
 
 
-def reference_tasks(reference: str, inputs: list[tuple], entry_point: str, max_steps: int,
-                    before: list[str] = ()) -> Task:
+def reference_tasks(program: str, inputs: list[tuple], entry_point: str, max_steps: int,
+                    before: list[str] = (), max_timeouts: int = 3) -> Task:
+    """The program on every input, traced, `PROBES_PER_PROCESS` calls to a process (after the
+    tests `before`). The clock is a backstop only: the step budget decides what is too slow."""
     calls = [call_source(entry_point, a) for a in inputs]
     packs = [traced.probes(calls[k:k + PROBES_PER_PROCESS], max_steps)
              for k in range(0, len(calls), PROBES_PER_PROCESS)]
-    return Task(reference, list(before) + packs, timeout_s=5.0, max_timeouts=3)
+    return Task(program, list(before) + packs, timeout_s=5.0, max_timeouts=max_timeouts)
 
 
 def verified(result: ExecResult, inputs: list[tuple], origins: list[str], offset: int) -> Verified:
@@ -247,6 +232,11 @@ class _Work:
     pool: Verified = field(default_factory=Verified)
     pool_tests: list[dict] = field(default_factory=list)
     timeout_s: float = 1.0
+    step_budget: int = 0
+
+    @property
+    def singles(self) -> list[str]:
+        return [t["assert_src"] for t in self.originals + self.llm_tests]
     originals: list[dict] = field(default_factory=list)
     llm_tests: list[dict] = field(default_factory=list)
     dropped: Counter = field(default_factory=Counter)
@@ -273,19 +263,69 @@ def build_suites(problems: list[Problem], run: Callable[[list[Task]], list[ExecR
     for w, result in zip(live, run(tasks), strict=True):
         _reference(w, result, params)
 
-    # 2. mutants (reduction + held-out) and real samples against every test
+    # 2. mutants (reduction + held-out) and real samples: traced on every pool input, then the
+    #    original (and model) tests for those that were not too slow
     live = [w for w in works if w.error is None]
-    tasks, owners = [], []
+    programs = []
     for w in live:
         _mutant_sets(w, params)
-        for src in [s for _, s in w.reduce_set] + w.heldout:
-            tasks.append(_against_all(w, src, params))
-            owners.append(w)
-    results = run(tasks)
-    by_work: dict[int, list[ExecResult]] = {}
-    for w, r in zip(owners, results, strict=True):
-        by_work.setdefault(id(w), []).append(r)
+        programs += [(w, src) for src in [s for _, s in w.reduce_set] + w.heldout]
+    outcomes = judge_programs([(src, w.problem.entry_point, w.pool, w.singles, w.step_budget, w.timeout_s)
+                               for w, src in programs], run)
+    by_work: dict[int, list[Outcome]] = {}
+    for (w, _), o in zip(programs, outcomes, strict=True):
+        by_work.setdefault(id(w), []).append(o)
     return [w.error if w.error is not None else _reduce(w, by_work.get(id(w), []), params) for w in works]
+
+
+@dataclass
+class Outcome:
+    """A program judged against a reference: one verdict per pool input (host-judged from its
+    traced answers) and per single test (`None`: not run, the program was already too slow)."""
+
+    loaded: bool
+    pool: list[str]
+    singles: list[str] | None
+    trust: str = "isolated"
+
+    @property
+    def too_slow(self) -> bool:
+        return "too_slow" in self.pool
+
+
+def judge_programs(jobs: list[tuple], run) -> list[Outcome]:
+    """jobs: (program, entry_point, Verified pool, single tests, step budget, timeout_s). Two
+    rounds: every program traced on its pool inputs; then its single tests, unless it loads not
+    or was too slow (it is wrong either way, and would only spend its time limit)."""
+    first = run([reference_tasks(prog, pool.inputs, entry, budget, max_timeouts=1)
+                 for prog, entry, pool, _, budget, _ in jobs])
+    outcomes, again, owners = [], [], []
+    for k, ((prog, _, pool, singles, _, timeout), r) in enumerate(zip(jobs, first, strict=True)):
+        loaded = r.verdict != "sandbox_error" and not (r.program_error and r.program_error.get("verdict") != "passed")
+        verdicts = [traced.verdict(rec, exp) for rec, exp in zip(answers(r, len(pool.inputs)), pool.expected,
+                                                                 strict=True)] if loaded else \
+            [r.verdict] * len(pool.inputs)
+        outcomes.append(Outcome(loaded, verdicts, None, "isolated" if r.isolated else "in_process"))
+        if loaded and "too_slow" not in verdicts and singles:
+            again.append(Task(prog, list(singles), timeout_s=max(2.0, 4 * timeout), max_timeouts=1))
+            owners.append(k)
+    for k, r in zip(owners, run(again) if again else [], strict=True):
+        o = outcomes[k]
+        o.singles = [t.get("verdict", "failed") for t in r.tests] + ["failed"] * (len(jobs[k][3]) - len(r.tests))
+        if r.program_error:
+            o.singles = [r.verdict] * len(jobs[k][3])
+        o.trust = "isolated" if o.trust == "isolated" and r.isolated else "in_process"
+    return outcomes
+
+
+def answers(result: ExecResult, n: int) -> list[dict]:
+    """The per-input records of a `reference_tasks` run (no tests before the probes)."""
+    out = []
+    for k in range(0, n, PROBES_PER_PROCESS):
+        m = min(PROBES_PER_PROCESS, n - k)
+        i = k // PROBES_PER_PROCESS
+        out += traced.records(result.tests[i] if i < len(result.tests) else {"verdict": "not_run"}, m)
+    return out
 
 
 RECORDER = """
@@ -389,6 +429,7 @@ def _reference(w: _Work, result: ExecResult, params: TestgenParams) -> None:
     w.pool = verified(result, w.inputs, w.origins, n_orig + n_llm)
     w.pool_tests = w.pool.tests(p.entry_point)
     w.timeout_s = params.timeout_for(w.pool.steps)
+    w.step_budget = params.step_budget(w.pool.steps)
     w.dropped.update(w.pool.dropped)
     if not w.pool.inputs and not w.originals:
         w.error = NoSuite("no_valid_tests", f"no input gave a usable expected output ({dict(w.dropped)})")
@@ -407,41 +448,29 @@ def _mutant_sets(w: _Work, params: TestgenParams) -> None:
     w.reduce_set += [("sample", s) for s in p.samples]
 
 
-def _against_all(w: _Work, program: str, params: TestgenParams) -> Task:
-    """The program against the original and model tests one by one, then the pool packed."""
-    singles = [t["assert_src"] for t in w.originals + w.llm_tests]
-    packed = [pack([w.pool_tests[i]["assert_src"] for i in c])
-              for c in chunks(w.pool_tests, params.chunk_size)]
-    return Task(program, singles + packed, timeout_s=2 * w.timeout_s, max_timeouts=1, each=True)
-
-
-def kill_matrix(results: list[ExecResult], n_singles: int, n_pool: int, chunk_size: int) -> list[set[int]]:
-    """test -> the programs (indexes into `results`) it tells apart from the reference."""
+def kill_matrix(outcomes: list[Outcome], n_singles: int, n_pool: int) -> list[set[int]]:
+    """test (singles, then pool inputs) -> the programs (indexes into `outcomes`) it tells
+    apart from the reference. A program that does not load is told apart by any test."""
     kills: list[set[int]] = [set() for _ in range(n_singles + n_pool)]
-    groups = chunks(list(range(n_pool)), chunk_size)
-    for m, r in enumerate(results):
-        if r.verdict == "sandbox_error":
-            continue
-        if r.program_error and r.program_error.get("verdict") != "passed":
-            for k in kills:  # a program that does not load is told apart by any test
+    for m, o in enumerate(outcomes):
+        if not o.loaded:
+            for k in kills:
                 k.add(m)
             continue
-        for t in range(n_singles):
-            v = r.tests[t] if t < len(r.tests) else None
-            if v is not None and v["verdict"] != "passed" and not v.get("skipped"):
+        for t, v in enumerate(o.singles or []):
+            if v != "passed":
                 kills[t].add(m)
-        for g, idx in enumerate(groups):
-            for i, verdict in zip(idx, packed_verdicts(r, n_singles + g, len(idx)), strict=True):
-                if verdict not in ("passed", "not_run"):
-                    kills[n_singles + i].add(m)
+        for i, v in enumerate(o.pool):
+            if v not in ("passed", "not_run"):
+                kills[n_singles + i].add(m)
     return kills
 
 
-def _reduce(w: _Work, results: list[ExecResult], params: TestgenParams) -> dict:
+def _reduce(w: _Work, results: list[Outcome], params: TestgenParams) -> dict:
     n_single = len(w.originals) + len(w.llm_tests)
     n_orig = len(w.originals)
     tests = w.all_tests
-    kills = kill_matrix(results, n_single, len(w.pool_tests), params.chunk_size)
+    kills = kill_matrix(results, n_single, len(w.pool_tests))
     n_reduce = len(w.reduce_set)
     reduce_ids, held_ids = set(range(n_reduce)), set(range(n_reduce, n_reduce + len(w.heldout)))
     killable = set().union(*kills) if kills else set()
@@ -508,4 +537,5 @@ def _reduce(w: _Work, results: list[ExecResult], params: TestgenParams) -> dict:
         "n_candidate_tests": len(tests),
         "dropped_inputs": dict(sorted(w.dropped.items())),
         "timeout_s": w.timeout_s,
+        "step_budget": w.step_budget,
     }

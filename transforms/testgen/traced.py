@@ -95,3 +95,23 @@ def decode(raw: str):
     if not all(isinstance(a, tuple) and len(a) == 2 and all(type(x) is int for x in a) for a in arcs):
         raise values.NonData("not a traced result")
     return got[0], got[1], frozenset(arcs)
+
+
+def agrees(value, expected) -> bool:
+    """The generated tests' rule, judged here: floats within `values.close`, all else `==`."""
+    try:
+        return bool(values.close(value, expected) if values.has_float(expected) else value == expected)
+    except (RecursionError, MemoryError, TypeError, ValueError):
+        return False
+
+
+def verdict(record: dict, expected) -> str:
+    """A program's traced answer on one input against the reference's: `passed`, `too_slow`
+    (past its step budget: counted, so the same on every machine), or why it failed."""
+    if record.get("verdict") != "passed":
+        return "too_slow" if too_slow(record) else record.get("verdict") or "failed"
+    try:
+        value, _, _ = decode(record["value"])
+    except values.NonData:
+        return "failed"
+    return "passed" if agrees(value, expected) else "failed"
