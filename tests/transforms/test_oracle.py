@@ -134,3 +134,15 @@ def test_labels_are_the_same_with_another_hash_seed(suite_row, tmp_path):
     outs = {subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": seed, "PATH": ""}).stdout for seed in ("0", "4242")}
     assert len(outs) == 1 and len(json.loads(outs.pop())) > 50
+
+
+def test_seeds_recorded_from_a_test_that_draws_inputs_are_only_the_reproducible_ones(pool):
+    from transforms.testgen.suite import _recorded_seeds
+
+    test = ("import os, random\n\ndef check(candidate):\n    assert candidate(1) == 2\n"
+            "    for _ in range(3):\n        x = random.randint(0, 10**6)\n        assert candidate(x) == x + 1\n"
+            "    y = int.from_bytes(os.urandom(4), 'big')\n    assert candidate(y) == y + 1\n\ncheck(f)\n")
+    problem = Problem("p", "p", "", "def f(x):\n    return x + 1\n", "f", [test])
+    got = _recorded_seeds([problem], pool.run_many)[id(problem)]
+    again = _recorded_seeds([problem], pool.run_many)[id(problem)]
+    assert got == again and got[0] == (1,) and len(got) == 4  # 1, the 3 seeded draws; never urandom's

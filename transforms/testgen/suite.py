@@ -330,6 +330,8 @@ def answers(result: ExecResult, n: int) -> list[dict]:
 
 RECORDER = """
 import copy as __ck_copy
+import random as __ck_random
+__ck_random.seed(0)
 __ck_calls = []
 
 def __ck_record(__ck_f):
@@ -361,18 +363,29 @@ def _recorded_seeds(problems: list[Problem], run) -> dict[int, list[tuple]]:
     if not asks:
         return {}
     out: dict[int, list[tuple]] = {}
-    tasks = [Task(p.reference, [recording_test(t, p.entry_point)], timeout_s=10.0) for p, t in asks]
-    for (p, _), r in zip(asks, run(tasks), strict=True):
+    # twice: `random` is seeded, but a test may draw from elsewhere (its own Random(), the
+    # clock, os.urandom); only calls both runs made are seeds, so the pool stays reproducible
+    tasks = [Task(p.reference, [recording_test(t, p.entry_point) + f"# run {k}\n"], timeout_s=10.0)
+             for k in (1, 2) for p, t in asks]  # two tasks, so a cache cannot answer the second
+    results = run(tasks)
+    for (p, _), r, again in zip(asks, results[:len(asks)], results[len(asks):], strict=True):
+        calls, also = _calls(r), {repr(a) for a in _calls(again)}
+        out.setdefault(id(p), []).extend(a for a in calls if repr(a) in also)
+    return out
+
+
+def _calls(r: ExecResult) -> list[tuple]:
+    try:
+        calls = r.value(0) if r.passed else []
+    except values.NonData:
+        return []
+    out = []
+    for args in calls if isinstance(calls, list) else []:
         try:
-            calls = r.value(0) if r.passed else []
-        except values.NonData:
-            calls = []
-        for args in calls if isinstance(calls, list) else []:
-            try:
-                if isinstance(args, tuple):
-                    out.setdefault(id(p), []).append(_literal(args))  # only what reads back as a literal
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                continue
+            if isinstance(args, tuple):
+                out.append(_literal(args))  # only what reads back as a literal
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
     return out
 
 
