@@ -29,6 +29,7 @@ from transforms.testgen import contract as contracts
 from transforms.testgen import traced
 from transforms.testgen.mutants import mutants as make_mutants
 from transforms.testgen.suite import (
+    TestgenParams,
     Verified,
     answers,
     first_line,
@@ -41,7 +42,6 @@ from transforms.testgen.suite import (
 
 RULES = ("plum", "acecoder")
 FORMATS = ("standard", "conversational")
-MAX_PROGRAM_CHARS = 100_000
 
 
 @dataclass(frozen=True)
@@ -122,8 +122,8 @@ def candidates(row: dict, extra: list[tuple[str, str]], params: LabelParams) -> 
 
 def _candidate(program: str, origin: str, prompt: str, entry: str) -> Candidate:
     text = program.replace("\r\n", "\n").replace("\r", "\n")
-    rendered = render(text, prompt, entry) if len(text) <= MAX_PROGRAM_CHARS else None
-    if rendered is None:  # does not parse: it runs and is kept as written (normalised line ends)
+    rendered = render(text, prompt, entry)
+    if rendered is None:  # does not parse (or is too large to render): kept as written (normalised line ends)
         return Candidate(text, text, origin, False, False)
     return Candidate(rendered.program, rendered.completion, origin, True, rendered.continues_prompt)
 
@@ -154,11 +154,14 @@ def _trusted(row: dict, params: LabelParams) -> dict | NotLabelled:
     return dict(row, tests=tests, pool=pool)
 
 
+_UNREADABLE = object()
+
+
 def _literal(text: str | None):
     try:
-        return ast.literal_eval(text) if text else None
+        return ast.literal_eval(text) if text else _UNREADABLE
     except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
-        return None
+        return _UNREADABLE
 
 
 def pool_of(row: dict) -> Verified:
@@ -166,25 +169,26 @@ def pool_of(row: dict) -> Verified:
     v = Verified()
     for t in row.get("pool") or []:
         args, expected = _literal(t.get("input")), _literal(t.get("expected"))
-        if isinstance(args, tuple) and (expected is not None or t.get("expected") == "None"):
+        if isinstance(args, tuple) and expected is not _UNREADABLE:
             v.inputs.append(args)
             v.expected.append(expected)
             v.origins.append(t.get("origin") or "mutation")
     return v
 
 
-def fuzz_inputs(row: dict, params: LabelParams) -> list[tuple]:
+def fuzz_inputs(row: dict, params: LabelParams, pool: Verified | None = None) -> list[tuple]:
     """Fresh inputs inside the row's contract, none of them in its pool (deterministic)."""
     if not params.fuzz_inputs or not row.get("contract"):
         return []
     contract = contracts.Contract.from_json(row["contract"])
-    base = pool_of(row).inputs
+    base = (pool if pool is not None else pool_of(row)).inputs
     return contracts.generate(contract, base, params.fuzz_inputs,
                               rng_for(params.seed, row["problem_id"], "fuzz"), exclude={repr(a) for a in base})
 
 
 def _step_budget(row: dict, steps: list[int]) -> int:
-    return max(int(row.get("step_budget") or 0), 20 * max(steps, default=0) + 20_000)
+    """The row's budget, or the `tests` rule over the fresh inputs' steps when that is larger."""
+    return max(int(row.get("step_budget") or 0), TestgenParams().step_budget(steps))
 
 
 def label_rows(rows: list[dict], extra: dict[str, list[tuple[str, str]]], params: LabelParams,
@@ -195,15 +199,15 @@ def label_rows(rows: list[dict], extra: dict[str, list[tuple[str, str]]], params
     answer is judged on the host; too slow means past a step budget, never a clock."""
     rows = [_trusted(row, params) for row in rows]
     live = [i for i, r in enumerate(rows) if not isinstance(r, NotLabelled)]
-    fuzz_in = {i: fuzz_inputs(rows[i], params) for i in live}
+    pools = {i: pool_of(rows[i]) for i in live}
+    fuzz_in = {i: fuzz_inputs(rows[i], params, pools[i]) for i in live}
     refs = run([reference_tasks(rows[i]["reference"], fuzz_in[i], rows[i]["entry_point"], params.max_steps)
                 for i in live]) if live else []
-    fuzz, pools, cands, jobs = {}, {}, {}, []
+    fuzz, cands, jobs = {}, {}, []
     for i, result in zip(live, refs, strict=True):
         row = rows[i]
         fuzz[i] = verified(result, fuzz_in[i], ["fuzz"] * len(fuzz_in[i]), 0) if result.verdict != "sandbox_error" \
             else Verified()
-        pools[i] = pool_of(row)
         cands[i] = candidates(row, extra.get(row["problem_id"], []), params)
         singles = [t["assert_src"] for t in row["tests"] if t.get("input") is None]
         budget = _step_budget(row, fuzz[i].steps)

@@ -57,6 +57,7 @@ does not depend on PYTHONHASHSEED; attempts are capped at 40 * n + 200.
 
 from __future__ import annotations
 
+import abc
 import ast
 import json
 import math
@@ -159,15 +160,18 @@ class _Gen:
         return self._words[spec]
 
 
-class Spec:
-    def admits(self, v) -> bool:
-        raise NotImplementedError
+class Spec(abc.ABC):
+    """What one argument (or element) may be: every kind says what it admits, how it is
+    recorded, and how a fresh value is drawn; mutation defaults to a fresh draw."""
 
-    def to_obj(self) -> dict:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def admits(self, v) -> bool: ...
 
-    def sample(self, g: _Gen):
-        raise NotImplementedError
+    @abc.abstractmethod
+    def to_obj(self) -> dict: ...
+
+    @abc.abstractmethod
+    def sample(self, g: _Gen): ...
 
     def mutate(self, v, g: _Gen):
         return self.sample(g)

@@ -68,6 +68,7 @@ class TestgenParams:
             raise ValueError("max_steps must be >= 1000, min_tests >= 0, step_factor >= 1")
 
     def step_budget(self, steps: list[int]) -> int:
+        """Trace events a program under test may spend per input, given the reference's `steps`."""
         return self.step_factor * max(steps, default=0) + self.step_slack
 
     def timeout_for(self, steps: list[int]) -> float:
@@ -187,15 +188,9 @@ def reference_tasks(program: str, inputs: list[tuple], entry_point: str, max_ste
 
 def verified(result: ExecResult, inputs: list[tuple], origins: list[str], offset: int) -> Verified:
     """Read the reference's traced answers (tests `offset..`, made by `reference_tasks`)."""
-    answers = []
-    for k in range(0, len(inputs), PROBES_PER_PROCESS):
-        n = min(PROBES_PER_PROCESS, len(inputs) - k)
-        t = result.tests[offset + k // PROBES_PER_PROCESS] if offset + k // PROBES_PER_PROCESS < len(result.tests) \
-            else {"verdict": "not_run"}
-        answers += traced.records(t, n)
     v = Verified()
     seen = set()
-    for args, origin, t in zip(inputs, origins, answers, strict=True):
+    for args, origin, t in zip(inputs, origins, answers(result, len(inputs), offset), strict=True):
         if t["verdict"] != "passed":
             reason = ("reference_slow" if traced.too_slow(t) else "reference_skipped" if t.get("skipped")
                       else "reference_" + t["verdict"])
@@ -318,13 +313,13 @@ def judge_programs(jobs: list[tuple], run) -> list[Outcome]:
     return outcomes
 
 
-def answers(result: ExecResult, n: int) -> list[dict]:
-    """The per-input records of a `reference_tasks` run (no tests before the probes)."""
+def answers(result: ExecResult, n: int, offset: int = 0) -> list[dict]:
+    """The per-input records of a `reference_tasks` run of `n` inputs (its probes from test `offset`)."""
     out = []
     for k in range(0, n, PROBES_PER_PROCESS):
-        m = min(PROBES_PER_PROCESS, n - k)
-        i = k // PROBES_PER_PROCESS
-        out += traced.records(result.tests[i] if i < len(result.tests) else {"verdict": "not_run"}, m)
+        i = offset + k // PROBES_PER_PROCESS
+        t = result.tests[i] if i < len(result.tests) else {"verdict": "not_run"}
+        out += traced.records(t, min(PROBES_PER_PROCESS, n - k))
     return out
 
 
