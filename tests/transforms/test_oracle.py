@@ -19,6 +19,7 @@ from transforms.testgen.suite import (
     build_suites,
     judge_programs,
     reference_tasks,
+    run_traced,
 )
 
 
@@ -42,6 +43,23 @@ def test_each_input_gets_its_own_verdict_from_the_host(pool):
     # wrong value, raised, too slow by count (not by clock); the other inputs still judged
     assert got == ["passed", "passed", "failed", "failed", "too_slow", "passed"]
     assert all(t["trust"] == "isolated" for t in r.tests)
+
+
+def test_answers_the_clock_cut_off_are_asked_again_and_come_out_the_same(pool, monkeypatch):
+    """A busy machine makes a process of probes outlive its 5 s backstop: what it cut off must be
+    answered again, not turned into timeouts (that changed `tests` rows under load)."""
+    program = ("def f(x):\n    s = 0\n    for i in range(x * 3000):\n        s += i % 7\n"
+               "    if x == 9:\n        while True:\n            pass\n    return s\n")
+    inputs = [(x,) for x in range(12)]
+    jobs = [(program, inputs, "f", 10**6, ["assert f(1) == f(1)"], 3)]
+    calm = run_traced(pool.run_many, jobs)[0]
+    monkeypatch.setattr("transforms.testgen.suite.FIRST_PASS_S", 0.01)  # every process cut at once
+    rushed = run_traced(pool.run_many, jobs)[0]
+    a, b = answers(calm, 12, 1), answers(rushed, 12, 1)
+    assert [t["verdict"] for t in a] == [t["verdict"] for t in b]
+    assert [t.get("value") for t in a] == [t.get("value") for t in b]
+    assert traced.too_slow(a[9]) and sum(t["verdict"] == "passed" for t in a) == 11
+    assert rushed.tests[0]["verdict"] == calm.tests[0]["verdict"] == "passed"
 
 
 def test_a_program_that_does_not_load_is_wrong_on_every_input(pool):

@@ -34,8 +34,8 @@ from transforms.testgen.suite import (
     answers,
     first_line,
     judge_programs,
-    reference_tasks,
     rng_for,
+    run_traced,
     trust_of,
     verified,
 )
@@ -201,8 +201,8 @@ def label_rows(rows: list[dict], extra: dict[str, list[tuple[str, str]]], params
     live = [i for i, r in enumerate(rows) if not isinstance(r, NotLabelled)]
     pools = {i: pool_of(rows[i]) for i in live}
     fuzz_in = {i: fuzz_inputs(rows[i], params, pools[i]) for i in live}
-    refs = run([reference_tasks(rows[i]["reference"], fuzz_in[i], rows[i]["entry_point"], params.max_steps)
-                for i in live]) if live else []
+    refs = run_traced(run, [(rows[i]["reference"], fuzz_in[i], rows[i]["entry_point"], params.max_steps, (), 3)
+                            for i in live]) if live else []
     fuzz, cands, jobs = {}, {}, []
     for i, result in zip(live, refs, strict=True):
         row = rows[i]
@@ -220,10 +220,10 @@ def label_rows(rows: list[dict], extra: dict[str, list[tuple[str, str]]], params
     for i in live:
         for j, (c, o) in enumerate(zip(cands[i], first[i], strict=True)):
             if fuzz[i].inputs and _suite(rows[i], pools[i], o)[1] and all(v == "passed" for v in o.pool):
-                again.append(reference_tasks(c.program, fuzz[i].inputs, rows[i]["entry_point"],
-                                             _step_budget(rows[i], fuzz[i].steps), max_timeouts=1))
+                again.append((c.program, fuzz[i].inputs, rows[i]["entry_point"],
+                              _step_budget(rows[i], fuzz[i].steps), (), 1))
                 owners.append((i, j))
-    second = dict(zip(owners, run(again) if again else [], strict=True))
+    second = dict(zip(owners, run_traced(run, again) if again else [], strict=True))
 
     out: list[list[dict] | Exception] = []
     for i, row in enumerate(rows):

@@ -24,6 +24,7 @@ Problems are processed in batches so each phase is one `run_many` over the sandb
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import random
 from collections import Counter
@@ -176,6 +177,9 @@ class Verified:
 PROBES_PER_PROCESS = 10  # traced reference calls sharing one process
 
 
+FIRST_PASS_S = 5.0  # the clock of a process of probes: a backstop (`run_traced` asks again what it cut)
+
+
 def reference_tasks(program: str, inputs: list[tuple], entry_point: str, max_steps: int,
                     before: list[str] = (), max_timeouts: int = 3) -> Task:
     """The program on every input, traced, `PROBES_PER_PROCESS` calls to a process (after the
@@ -183,7 +187,59 @@ def reference_tasks(program: str, inputs: list[tuple], entry_point: str, max_ste
     calls = [call_source(entry_point, a) for a in inputs]
     packs = [traced.probes(calls[k:k + PROBES_PER_PROCESS], max_steps)
              for k in range(0, len(calls), PROBES_PER_PROCESS)]
-    return Task(program, list(before) + packs, timeout_s=5.0, max_timeouts=max_timeouts)
+    return Task(program, list(before) + packs, timeout_s=FIRST_PASS_S, max_timeouts=max_timeouts)
+
+
+def _by_clock(t: dict) -> bool:
+    """A record the clock decided (the process's time ran out, or it was skipped after that)."""
+    return t.get("verdict") in ("timeout", "not_run") or bool(t.get("skipped"))
+
+
+def backstop_s(max_steps: int) -> float:
+    """A clock for one traced call that only a hang reaches: 10 s plus 10 us per allowed event
+    (tracing runs at over a million events a second on an idle core)."""
+    return 10.0 + 1e-5 * max_steps
+
+
+def run_traced(run, jobs: list[tuple]) -> list[ExecResult]:
+    """`reference_tasks` for each job (program, inputs, entry_point, max_steps, before,
+    max_timeouts), run; then every answer the clock decided (its process cut off by the 5 s
+    backstop, or skipped after that) is asked again alone, with a clock only a hang reaches.
+    So what a busy machine takes longer to answer is still answered, and the same way."""
+    results = run([reference_tasks(prog, inputs, entry, steps, before, max_timeouts)
+                   for prog, inputs, entry, steps, before, max_timeouts in jobs])
+    redo, plans = [], []
+    for k, ((prog, inputs, entry, steps, before, _), r) in enumerate(zip(jobs, results, strict=True)):
+        if r.verdict == "sandbox_error" or r.program_error:
+            continue
+        plan = []  # (test index, pack position or None, the test asked again)
+        for i, t in enumerate(r.tests[:len(before)]):
+            if _by_clock(t):
+                plan.append((i, None, before[i]))
+        for n in range(0, len(inputs), PROBES_PER_PROCESS):
+            i = len(before) + n // PROBES_PER_PROCESS
+            t = r.tests[i] if i < len(r.tests) else {"verdict": "not_run"}
+            for q, rec in enumerate(traced.records(t, min(PROBES_PER_PROCESS, len(inputs) - n))):
+                if _by_clock(rec):
+                    plan.append((i, q, traced.probe(call_source(entry, inputs[n + q]), steps)))
+        if plan:
+            plans.append((k, plan))
+            redo.append(Task(prog, [test for _, _, test in plan], timeout_s=backstop_s(steps),
+                             max_timeouts=1))
+    for (k, plan), again in zip(plans, run(redo) if redo else [], strict=True):
+        r = results[k]
+        tests = [dict(t) for t in r.tests]
+        n = len(jobs[k][1])
+        for (i, q, _), t in zip(plan, again.tests + [{"verdict": "not_run"}] * len(plan), strict=False):
+            if q is None:
+                tests[i] = t
+                continue
+            size = min(PROBES_PER_PROCESS, n - (i - len(jobs[k][4])) * PROBES_PER_PROCESS)
+            recs = list(traced.records(tests[i], size))
+            recs[q] = traced.records(t, 1)[0]
+            tests[i] = {"verdict": "passed", "trust": tests[i].get("trust", t.get("trust")), "values": recs}
+        results[k] = dataclasses.replace(r, tests=tests)
+    return results
 
 
 def verified(result: ExecResult, inputs: list[tuple], origins: list[str], offset: int) -> Verified:
@@ -253,9 +309,9 @@ def build_suites(problems: list[Problem], run: Callable[[list[Task]], list[ExecR
 
     # 1. the reference: its own tests, then every input, traced
     live = [w for w in works if w.error is None]
-    tasks = [reference_tasks(w.problem.reference, w.inputs, w.problem.entry_point, params.max_steps,
-                             w.problem.original_tests + w.problem.llm_asserts) for w in live]
-    for w, result in zip(live, run(tasks), strict=True):
+    jobs = [(w.problem.reference, w.inputs, w.problem.entry_point, params.max_steps,
+             w.problem.original_tests + w.problem.llm_asserts, 3) for w in live]
+    for w, result in zip(live, run_traced(run, jobs), strict=True):
         _reference(w, result, params)
 
     # 2. mutants (reduction + held-out) and real samples: traced on every pool input, then the
@@ -292,8 +348,7 @@ def judge_programs(jobs: list[tuple], run) -> list[Outcome]:
     """jobs: (program, entry_point, Verified pool, single tests, step budget, timeout_s). Two
     rounds: every program traced on its pool inputs; then its single tests, unless it loads not
     or was too slow (it is wrong either way, and would only spend its time limit)."""
-    first = run([reference_tasks(prog, pool.inputs, entry, budget, max_timeouts=1)
-                 for prog, entry, pool, _, budget, _ in jobs])
+    first = run_traced(run, [(prog, pool.inputs, entry, budget, (), 1) for prog, entry, pool, _, budget, _ in jobs])
     outcomes, again, owners = [], [], []
     for k, ((prog, _, pool, singles, _, timeout), r) in enumerate(zip(jobs, first, strict=True)):
         loaded = r.verdict != "sandbox_error" and not (r.program_error and r.program_error.get("verdict") != "passed")
@@ -304,13 +359,31 @@ def judge_programs(jobs: list[tuple], run) -> list[Outcome]:
         if loaded and "too_slow" not in verdicts and singles:
             again.append(Task(prog, list(singles), timeout_s=max(2.0, 4 * timeout), max_timeouts=1))
             owners.append(k)
-    for k, r in zip(owners, run(again) if again else [], strict=True):
+    for k, r in zip(owners, _settle_singles(run, again, run(again)) if again else [], strict=True):
         o = outcomes[k]
         o.singles = [t.get("verdict", "failed") for t in r.tests] + ["failed"] * (len(jobs[k][3]) - len(r.tests))
         if r.program_error:
             o.singles = [r.verdict] * len(jobs[k][3])
         o.trust = "isolated" if o.trust == "isolated" and r.isolated else "in_process"
     return outcomes
+
+
+SINGLES_BACKSTOP_S = 30.0
+
+
+def _settle_singles(run, tasks: list[Task], results: list[ExecResult]) -> list[ExecResult]:
+    """Single tests the clock decided, asked again alone with a clock only a hang reaches."""
+    redo = [(k, [i for i, t in enumerate(r.tests) if _by_clock(t)]) for k, r in enumerate(results)
+            if r.verdict != "sandbox_error" and not r.program_error]
+    redo = [(k, idx) for k, idx in redo if idx]
+    tasks2 = [Task(tasks[k].program, [tasks[k].tests[i] for i in idx], timeout_s=SINGLES_BACKSTOP_S, max_timeouts=1)
+              for k, idx in redo]
+    for (k, idx), again in zip(redo, run(tasks2) if tasks2 else [], strict=True):
+        tests = list(results[k].tests)
+        for i, t in zip(idx, again.tests + [{"verdict": "not_run"}] * len(idx), strict=False):
+            tests[i] = t
+        results[k] = dataclasses.replace(results[k], tests=tests)
+    return results
 
 
 def answers(result: ExecResult, n: int, offset: int = 0) -> list[dict]:
@@ -360,7 +433,7 @@ def _recorded_seeds(problems: list[Problem], run) -> dict[int, list[tuple]]:
     out: dict[int, list[tuple]] = {}
     # twice: `random` is seeded, but a test may draw from elsewhere (its own Random(), the
     # clock, os.urandom); only calls both runs made are seeds, so the pool stays reproducible
-    tasks = [Task(p.reference, [recording_test(t, p.entry_point) + f"# run {k}\n"], timeout_s=10.0)
+    tasks = [Task(p.reference, [recording_test(t, p.entry_point) + f"# run {k}\n"], timeout_s=SINGLES_BACKSTOP_S)
              for k in (1, 2) for p, t in asks]  # two tasks, so a cache cannot answer the second
     results = run(tasks)
     for (p, _), r, again in zip(asks, results[:len(asks)], results[len(asks):], strict=True):
