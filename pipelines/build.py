@@ -12,9 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -33,6 +31,7 @@ from pipelines.sources import ReadSources, list_files, sha256_files
 from pipelines.store import Store, read_json
 from schemas import REJECT_SCHEMA, schema_to_json
 from transforms import fs
+from transforms.lease import clean_tmp, leased_tmpdir, release_tmpdir
 from transforms.stage import METRICS_NAMESPACE, Stage, read_progress
 
 LOCAL_RUNNER = "FnApiRunner"  # DirectRunner would first try to download Prism on every run
@@ -142,6 +141,25 @@ class _ProgressPoller:
         self.cb(read_progress(self.dir))
 
 
+def check_fields(configs: list[DatasetConfig]) -> None:
+    """Every mapped source field exists in the source's first records (a typo is a config error)."""
+    from pipelines.config import ConfigError
+    from pipelines.sources import unmapped_fields
+
+    for ci, cfg in enumerate(configs):
+        for si, src in enumerate(cfg.sources):
+            if src.format == "dataset":
+                continue
+            try:
+                files = list_files(src)
+            except Exception:
+                continue  # reported by the build itself
+            for canonical, message in unmapped_fields(src, files):
+                prefix = f"datasets[{ci}]." if len(configs) > 1 else ""
+                where = f"sources[{si}]" if len(cfg.sources) > 1 else "source"
+                raise ConfigError(f"{prefix}{where}.fields.{canonical}", message)
+
+
 def check_references(configs: list[DatasetConfig], store: Store) -> None:
     """Every `dataset:` source names a committed version or a dataset declared earlier in the file."""
     from pipelines.config import ConfigError
@@ -176,11 +194,26 @@ def source_info(src, files: list[str], store: Store) -> dict:
     return info
 
 
+class BuildRefused(RuntimeError):
+    """The build ran but what it made must not be committed (most of a stage rejected, or an
+    infrastructure failure behind its rejects)."""
+
+
+INFRA_REASONS = ("sandbox_error", "llm_error")
+
+
+def _infra(reason: str) -> bool:
+    return reason in INFRA_REASONS or reason.startswith("unexpected_")
+
+
 def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None,
-                  beam_args: list[str] = (), on_progress: Callable[[dict], None] | None = None) -> BuildResult:
+                  beam_args: list[str] = (), on_progress: Callable[[dict], None] | None = None,
+                  allow_rejects: bool = False) -> BuildResult:
     kind = kinds.KINDS[cfg.kind]
     args, local = pipeline_args(cfg, runner, list(beam_args))
     options = PipelineOptions(args)
+    store.gc(cfg.name)  # what dead builds of this dataset left (never a live build's files)
+    clean_tmp()
 
     sources_info, tasks = [], []
     for src in cfg.sources:
@@ -189,7 +222,7 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
         sources_info.append(source_info(src, files, store))
 
     staging = store.new_staging(cfg.name)
-    progress_dir = tempfile.mkdtemp(prefix="codekiln-progress-") if local else None
+    progress_dir, progress_lease = leased_tmpdir("progress") if local else (None, None)
     try:
         p = beam.Pipeline(options=options)
         envelopes, r_read = p | ReadSources(tasks, progress_dir)
@@ -218,13 +251,14 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
         names = stage_names(cfg)
         counters = _counters(result)
         stages = counts_table(counters, names) if counters is not None else []
-        return _commit(cfg, store, staging, stages, sources_info, args, _llm_usage(cfg, counters or {}))
+        return _commit(cfg, store, staging, stages, sources_info, args, _llm_usage(cfg, counters or {}),
+                       allow_rejects=allow_rejects)
     except BaseException:
-        fs.delete_tree(staging)
+        store.discard_staging(staging)
         raise
     finally:
         if progress_dir:
-            shutil.rmtree(progress_dir, ignore_errors=True)
+            release_tmpdir(progress_dir, progress_lease)
 
 
 def _shard_names(summary: dict, directory: str, prefix: str) -> list[tuple[str, str]]:
@@ -255,8 +289,58 @@ def dataset_fingerprint(schema_json: list, splits: dict[str, str], rejects: str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def check_rejects(stages: list[dict], rejects_by_stage: dict[str, dict[str, int]], rows: int,
+                  max_fraction: float) -> tuple[str, str] | None:
+    """(stage, why) for the first stage that rejected more than `max_fraction` of its input or
+    whose rejects are mostly infrastructure failures; None when the build may be committed."""
+    if not stages:  # a runner without metrics: judge the whole build by its reject dataset
+        total = sum(sum(r.values()) for r in rejects_by_stage.values())
+        stages = [{"stage": st, "in": rows + total, "rejected": sum(r.values()), "reasons": r}
+                  for st, r in rejects_by_stage.items()]
+    for row in stages:
+        if not row["in"] or not row["rejected"]:
+            continue
+        infra = sum(n for reason, n in row["reasons"].items() if _infra(reason))
+        share = row["rejected"] / row["in"]
+        if share > max_fraction:
+            return row["stage"], (f"rejected {row['rejected']} of its {row['in']} inputs ({share:.0%}, "
+                                  f"more than max_reject_fraction {max_fraction:g})")
+        if 2 * infra > row["rejected"]:
+            return row["stage"], (f"{infra} of its {row['rejected']} rejects are infrastructure failures "
+                                  "(the sandbox, the model endpoint, or an exception in the method)")
+    return None
+
+
+def _example(files: list[str], stage: str, reason: str) -> str:
+    import pyarrow.parquet as pq
+
+    for path in files:
+        with fs.open_read(path) as f:
+            t = pq.read_table(f, columns=["stage", "reason", "source", "location", "detail", "payload"])
+        for r in t.to_pylist():
+            if r["stage"] == stage and r["reason"] == reason:
+                try:  # a record's own name (HumanEval/3) says more than its content id
+                    named = json.loads(r["payload"] or "null").get("source_id")
+                except (ValueError, AttributeError):
+                    named = None
+                where = " ".join(str(x) for x in (r["source"], named or r["location"]) if x)
+                return f"{where}: {(r['detail'] or '').splitlines()[0][:300] if r['detail'] else reason}"
+    return reason
+
+
+def _refuse(cfg: DatasetConfig, store: Store, staging: str, stage: str, why: str, by_stage: dict,
+            reject_files: list[str]) -> BuildRefused:
+    reasons = sorted((by_stage.get(stage) or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    top = ", ".join(f"{r}={n}" for r, n in reasons[:3])
+    example = _example(reject_files, stage, reasons[0][0]) if reasons else ""
+    store.discard_staging(staging)
+    return BuildRefused(f"stage {stage} {why}; top reasons: {top}; e.g. {example}. Nothing was committed "
+                        "(--allow-rejects commits anyway)")
+
+
 def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
-            sources_info: list[dict], args: list[str], llm: dict | None = None) -> BuildResult:
+            sources_info: list[dict], args: list[str], llm: dict | None = None,
+            allow_rejects: bool = False) -> BuildResult:
     kind = kinds.KINDS[cfg.kind]
     data = read_json(fs.join(staging, "data", SHARDS_JSON))
     rejects = read_json(fs.join(staging, "rejects", SHARDS_JSON))
@@ -267,13 +351,16 @@ def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
     schema_json = schema_to_json(kind.schema_of(cfg.params).arrow)
     fingerprint = dataset_fingerprint(schema_json, {cfg.split: data["content_hash"]}, rejects["content_hash"])
 
-    latest = store.latest(cfg.name)
-    if latest and latest["fingerprint"] == fingerprint:
-        fs.delete_tree(staging)
-        return BuildResult(cfg.name, "unchanged", latest, stages, llm)
+    if not allow_rejects:
+        refused = check_rejects(stages, by_stage, data["rows"], cfg.max_reject_fraction)
+        if refused:
+            raise _refuse(cfg, store, staging, *refused, by_stage, [f["path"] for f in rejects["files"]])
 
     data_moves = _shard_names(data, "data", cfg.split)
     reject_moves = _shard_names(rejects, "rejects", "rejects")
+    files = {rel: {"rows": f["rows"], "bytes": f["bytes"], "sha256": f["sha256"]}
+             for summary, moves in ((data, data_moves), (rejects, reject_moves))
+             for f, (_, rel) in zip(summary["files"], moves, strict=True)}
     manifest = {
         "dataset": cfg.name,
         "kind": cfg.kind,
@@ -297,7 +384,8 @@ def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
                     if kind.executes else None),
         "quality": _quality(kind, [p for p, _ in data_moves]),
         "schema": schema_json,
+        "files": files,
         "fingerprint": fingerprint,
     }
-    manifest = store.commit(cfg.name, staging, manifest, data_moves + reject_moves)
-    return BuildResult(cfg.name, "created", manifest, stages, llm)
+    status, manifest = store.commit(cfg.name, staging, manifest, data_moves + reject_moves)
+    return BuildResult(cfg.name, status, manifest, stages, llm)

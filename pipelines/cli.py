@@ -10,6 +10,7 @@ import csv
 import json
 import logging
 import os
+import signal
 import sys
 
 import pipelines
@@ -35,6 +36,8 @@ examples:
   codekiln build c.yaml --runner DataflowRunner -- --project=P --region=R --temp_location=gs://b/tmp
   codekiln ls                                      datasets and versions in the store
   codekiln show problems@v1                        a version's manifest (JSON)
+  codekiln verify                                  every file against its manifest (size, sha256, rows)
+  codekiln gc                                      remove what dead (killed) builds left
   codekiln sql "select domain, count(*) from problems group by 1"
   codekiln sandbox run sol.py --test "assert f(1) == 2"   run untrusted code, JSON verdict
   codekiln report lintseq -o lintseq.html          charts and sample rows of a version (HTML)
@@ -90,12 +93,25 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--only", action="append", default=[], metavar="DATASET",
                    help="build only this dataset of the config; repeatable")
     b.add_argument("--quiet", "-q", action="store_true", help="no live progress, only the summary")
+    b.add_argument("--verbose", "-v", action="store_true",
+                   help="let Beam's and the workers' logs through (by default they go to a log file "
+                        "kept only when the build fails)")
+    b.add_argument("--allow-rejects", action="store_true",
+                   help="commit even when a stage rejects more than max_reject_fraction of its input "
+                        "or its rejects are mostly infrastructure failures")
 
     ls = add("ls", "list datasets and versions with row counts and creation time")
     ls.add_argument("dataset", nargs="?", help="only this dataset")
 
     show = add("show", "print a version's manifest as JSON")
     show.add_argument("ref", metavar="DATASET[@VERSION]")
+
+    ver = add("verify", "check every file of a version (or of all) against its manifest: size, sha256, rows")
+    ver.add_argument("ref", nargs="?", metavar="DATASET[@VERSION]",
+                     help="a dataset (all its versions) or one version; default: the whole store")
+
+    gc = add("gc", "remove what dead builds left: staging areas, unfinished versions, progress folders")
+    gc.add_argument("--dry-run", action="store_true", help="only list what would be removed")
 
     sb = sub.add_parser("sandbox", help="run code in the execution sandbox",
                         description="run untrusted Python in the execution sandbox")
@@ -158,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         i = argv.index("--")
         argv, beam_args = argv[:i], argv[i + 1:]
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminated)  # schedulers stop jobs with SIGTERM: clean up as on ^C
     try:
         return COMMANDS[args.command](args, beam_args)
     except BrokenPipeError:
@@ -165,6 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was committed", file=sys.stderr)
         return 130
+
+
+def _terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the clean-up itself must not be cut
+    raise KeyboardInterrupt
+
+
+def _warn_broken(store) -> None:
+    """One line per broken version readers skipped."""
+    for line in store.problems:
+        print(f"warning: skipped a broken version: {line}", file=sys.stderr)
 
 
 def _err(message: str, code: int) -> int:
@@ -185,13 +213,21 @@ def cmd_build(args, beam_args) -> int:
         return _err(f"{args.config}: {e}", 2)
     if args.only:
         configs = [c for c in configs if c.name in args.only]
+    if args.runner and args.runner != "local":
+        from apache_beam.runners.runner import create_runner
+
+        try:
+            create_runner(args.runner)
+        except (ValueError, ImportError) as e:
+            return _err(f"--runner {args.runner}: {str(e).splitlines()[0]}", 2)
     from pipelines import progress
-    from pipelines.build import build_dataset, check_references
+    from pipelines.build import BuildRefused, build_dataset, check_fields, check_references
     from pipelines.store import Store
 
     store = Store(_root(args))
     try:
         check_references(configs, store)
+        check_fields(configs)
     except ConfigError as e:
         return _err(f"{args.config}: {e}", 2)
     from pipelines.kinds import KINDS
@@ -206,14 +242,89 @@ def cmd_build(args, beam_args) -> int:
             break
     for cfg in configs:
         view = progress.BuildView(cfg, enabled=not args.quiet)
-        try:
-            with view:
-                result = build_dataset(cfg, store, runner=args.runner, beam_args=beam_args,
-                                       on_progress=view.update)
-        except Exception as e:
-            return _err(f"building {cfg.name} failed: {type(e).__name__}: {e}", 1)
+        failed = None
+        with _BeamLog(store, cfg.name, enabled=not args.verbose) as log:  # stderr is the log file here
+            try:
+                with view:
+                    result = build_dataset(cfg, store, runner=args.runner, beam_args=beam_args,
+                                           on_progress=view.update, allow_rejects=args.allow_rejects)
+            except BuildRefused as e:
+                failed = f"building {cfg.name} refused: {e}"
+            except Exception as e:
+                log.keep = True
+                failed = f"building {cfg.name} failed: {type(e).__name__}: {_first_line(e)}"
+        if failed:
+            return _err(failed + (f" (Beam's log: {log.kept})" if log.kept else ""), 1)
         progress.print_summary(result)
     return 0
+
+
+def _first_line(e: Exception) -> str:
+    """The error itself, not the runner's wrapping of a worker traceback."""
+    text = str(e).strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    for ln in reversed(lines):  # a worker's traceback ends with the exception's own line
+        if not ln.startswith((" ", "Traceback", "During handling", "The above exception")):
+            return ln.strip()[:500]
+    return (lines[0] if lines else type(e).__name__)[:500]
+
+
+class _BeamLog:
+    """Beam's and its worker processes' logging (INFO chatter, tracebacks) goes to a file rather
+    than the terminal; the file is kept under `<root>/_logs/` only when the build fails."""
+
+    def __init__(self, store, dataset: str, enabled: bool):
+        self.store, self.dataset, self.enabled = store, dataset, enabled
+        self.keep, self.kept = False, None
+
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        from transforms.lease import leased_tmpdir
+
+        sys.stderr.flush()
+        self.dir, self.lease = leased_tmpdir("log")
+        self.file = open(os.path.join(self.dir, "beam.log"), "wb")
+        self.saved = os.dup(2)
+        os.dup2(self.file.fileno(), 2)  # worker processes inherit fd 2
+        self.levels = {n: logging.getLogger(n).level for n in ("", "apache_beam")}
+        logging.getLogger("apache_beam").setLevel(logging.WARNING)
+        return self
+
+    def __exit__(self, exc_type, *rest):
+        from transforms.lease import release_tmpdir
+
+        if not self.enabled:
+            return False
+        sys.stderr.flush()
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        for n, level in self.levels.items():
+            logging.getLogger(n).setLevel(level)
+        self.file.close()
+        try:
+            if self.keep or exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
+                self._keep()
+        finally:
+            release_tmpdir(self.dir, self.lease)
+        return False
+
+    def _keep(self) -> None:
+        from transforms import fs
+
+        with open(self.file.name, "rb") as f:
+            data = f.read()
+        if not data.strip():
+            return
+        import datetime as dt
+
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = fs.join(self.store.root, "_logs", f"{self.dataset}-{stamp}-{os.getpid()}.log")
+        try:
+            fs.write_bytes(path, data)
+            self.kept = path
+        except OSError:
+            pass
 
 
 def cmd_ls(args, _beam_args) -> int:
@@ -222,7 +333,9 @@ def cmd_ls(args, _beam_args) -> int:
 
     from pipelines.store import Store
 
-    manifests = Store(_root(args)).manifests(args.dataset)
+    store = Store(_root(args))
+    manifests = store.manifests(args.dataset)
+    _warn_broken(store)
     if not manifests:
         print(f"no datasets in {_root(args)}" if not args.dataset else f"no dataset {args.dataset!r}")
         return 0 if not args.dataset else 1
@@ -254,7 +367,9 @@ def cmd_sql(args, _beam_args) -> int:
     from pipelines.catalog import connect
     from pipelines.store import Store
 
-    con = connect(Store(_root(args)))
+    store = Store(_root(args))
+    con = connect(store)
+    _warn_broken(store)
     try:
         table = con.sql(args.query)
     except duckdb.Error as e:
@@ -295,7 +410,11 @@ def cmd_publish(args, _beam_args) -> int:
     try:
         manifest = store.resolve(args.ref)
     except StoreError as e:
+        _warn_broken(store)
         return _err(str(e), 1)
+    bad = store.check(manifest, deep=True)  # never publish what the manifest does not describe
+    if bad:
+        return _bad_files(manifest, bad)
     name = f"{manifest['dataset']}@{manifest['version']}"
     if args.dry_run:
         try:
@@ -341,7 +460,12 @@ def cmd_report(args, _beam_args) -> int:
     try:
         manifest = store.resolve(args.ref)
     except StoreError as e:
+        _warn_broken(store)
         return _err(str(e), 1)
+    _warn_broken(store)
+    bad = store.check(manifest, deep=True)
+    if bad:
+        return _bad_files(manifest, bad)
     out = args.output or f"{manifest['dataset']}-{manifest['version']}.html"
     write_report(store, manifest, out, samples=args.samples)
     print(f"wrote {out} ({manifest['dataset']}@{manifest['version']})")
@@ -356,9 +480,62 @@ def cmd_diff(args, _beam_args) -> int:
     try:
         old, new = store.resolve(args.old), store.resolve(args.new)
     except StoreError as e:
+        _warn_broken(store)
         return _err(str(e), 1)
+    _warn_broken(store)
     result = diff_versions(store, old, new, limit=args.limit)
     print(json.dumps(result, indent=2, default=str) if args.json else format_diff(result))
+    return 0
+
+
+def _bad_files(manifest: dict, bad: list[str]) -> int:
+    for line in bad:
+        print(f"bad file: {line}", file=sys.stderr)
+    return _err(f"{manifest['dataset']}@{manifest['version']} does not match its manifest "
+                f"({len(bad)} bad file{'s' if len(bad) != 1 else ''}); see `codekiln verify`", 1)
+
+
+def cmd_verify(args, _beam_args) -> int:
+    from pipelines.store import Store, StoreError
+
+    store = Store(_root(args))
+    name, _, version = (args.ref or "").partition("@")
+    if version:
+        try:
+            manifests = [store.resolve(args.ref, check=False)]
+        except StoreError as e:
+            for line in store.problems:
+                print(f"bad: {line}")
+            return _err(str(e), 1)
+    else:
+        manifests = store.manifests(name or None, check=False)
+        if name and not manifests and not store.problems:
+            return _err(f"no dataset {name!r} in {store.root}", 1)
+    bad = [f"bad: {line}" for line in store.problems]  # manifests that do not parse
+    for m in manifests:
+        problems = store.check(m, deep=True)
+        bad += [f"bad: {line}" for line in problems]
+        files = len(store.files(m)) + len(store.reject_files(m))
+        print(f"{'ok' if not problems else 'BAD'} {m['dataset']}@{m['version']}: {files} files"
+              + ("" if m.get("files") else " (made before per-file checksums: sizes and rows not recorded)"))
+    for line in bad:
+        print(line)
+    if bad:
+        return _err(f"{len(bad)} problem{'s' if len(bad) != 1 else ''} in {store.root}", 1)
+    return 0
+
+
+def cmd_gc(args, _beam_args) -> int:
+    from pipelines.store import Store
+    from transforms.lease import clean_tmp
+
+    store = Store(_root(args))
+    removed = store.gc(dry_run=args.dry_run)
+    if not args.dry_run:
+        removed += clean_tmp()
+    for path in removed:
+        print(("would remove " if args.dry_run else "removed ") + path)
+    print(f"{len(removed)} {'would be ' if args.dry_run else ''}removed" if removed else "nothing to remove")
     return 0
 
 
@@ -391,7 +568,9 @@ def cmd_cache(args, _beam_args) -> int:
     llm = cache_stats(fs.join(store.root, ".cache", "llm"))
     executions = len(fs.match(fs.join(store.root, ".cache", "exec", "*", "*.json")))
     totals = {"requests_sent": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0}
-    for m in store.manifests():
+    manifests = store.manifests()
+    _warn_broken(store)
+    for m in manifests:
         for usage in ((m.get("llm") or {}).get("stages") or {}).values():
             for k in totals:
                 totals[k] += usage.get(k, 0)
@@ -408,7 +587,7 @@ def _read_text(path: str) -> str | None:
         return None
 
 
-COMMANDS = {"build": cmd_build, "ls": cmd_ls, "show": cmd_show, "sql": cmd_sql, "sandbox": cmd_sandbox,
+COMMANDS = {"build": cmd_build, "ls": cmd_ls, "show": cmd_show, "verify": cmd_verify, "gc": cmd_gc, "sql": cmd_sql, "sandbox": cmd_sandbox,
             "cache": cmd_cache, "publish": cmd_publish, "report": cmd_report, "diff": cmd_diff}
 
 if __name__ == "__main__":

@@ -93,6 +93,7 @@ class DatasetConfig:
     sandbox: SandboxConfig
     llm: LLMConfig | None
     raw: dict = field(compare=False)  # the resolved config, as recorded in the manifest
+    max_reject_fraction: float = 0.5  # a stage rejecting more of its input fails the build
 
     @property
     def sha256(self) -> str:
@@ -276,7 +277,7 @@ def _choice(value, choices, key):
 # sections
 
 DATASET_KEYS = {"name", "kind", "description", "license", "split", "source", "sources", "params",
-                "beam", "sandbox", "llm"}
+                "beam", "sandbox", "llm", "max_reject_fraction"}
 
 
 def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
@@ -325,8 +326,12 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
     if llm is None and kinds.KINDS[kind].needs_llm:
         raise ConfigError(f"{p}llm", f"kind {kind!r} asks a model: give an llm: block (base_url, model, ...)")
 
+    max_rejects = _expect(d.get("max_reject_fraction", 0.5), (int, float), f"{p}max_reject_fraction")
+    if isinstance(max_rejects, bool) or not 0 <= max_rejects <= 1:
+        raise ConfigError(f"{p}max_reject_fraction", f"must be a number from 0 to 1, got {max_rejects!r}")
     raw = {
         "name": name, "kind": kind, "description": description, "license": license_,
+        "max_reject_fraction": max_rejects,
         "split": split,
         "sources": [_source_raw(s) for s in sources],
         "params": dataclasses.asdict(params),
@@ -335,7 +340,7 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
         "llm": llm.public() if llm else None,
     }
     return DatasetConfig(name, kind, description, license_, split, tuple(sources), params,
-                         beam_cfg, sandbox, llm, raw)
+                         beam_cfg, sandbox, llm, raw, float(max_rejects))
 
 
 SOURCE_KEYS = {"name", "path", "dataset", "format", "glob", "domain", "fields", "metadata", "split",

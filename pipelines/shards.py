@@ -24,6 +24,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms import fs
+from transforms.fs import file_digest
 from transforms.stage import REJECTS, StageCounter, reject_row
 
 MOD = 1 << 128
@@ -111,6 +112,8 @@ class _ShardWriterDoFn(beam.DoFn):
         if self.writer is not None:
             self.writer.close()
             self.file.close()
+            # read back on the worker: the manifest records what actually landed
+            self.report["bytes"], self.report["sha256"] = file_digest(self.path)
             self.reports.append(self.report)
             self.writer = None
 
@@ -130,7 +133,8 @@ class _MergeReports(beam.CombineFn):
         return {"files": [], "rows": 0, "hash": 0, "groups": {}}
 
     def add_input(self, acc, rep):
-        file = {"path": rep["path"], "rows": rep["rows"], "hash": f"{rep['hash']:032x}"}
+        file = {"path": rep["path"], "rows": rep["rows"], "hash": f"{rep['hash']:032x}",
+                "bytes": rep["bytes"], "sha256": rep["sha256"]}
         return self._add(acc, [file], rep["rows"], rep["hash"], rep["groups"])
 
     def merge_accumulators(self, accs):

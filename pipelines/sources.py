@@ -230,3 +230,52 @@ class ReadSources(beam.PTransform):
             | "ReadFiles" >> beam.ParDo(ReadFileDoFn(self.progress_dir)).with_outputs(REJECTS, main="main")
         )
         return out.main, out[REJECTS]
+
+
+PEEK_RECORDS = 20
+
+
+def unmapped_fields(src: SourceConfig, files: list[str]) -> list[tuple[str, str]]:
+    """(canonical field, message) for each mapped source field that none of the first records of
+    the source's first file has: a typo in the mapping, caught before any work (at launch)."""
+    if src.format not in ("jsonl", "parquet") or not files or src.role != "rows":
+        return []
+    names: dict[str, set[str]] = {}
+    for canonical, spec in src.fields.items():
+        wanted = {spec.from_} if spec.from_ else set()
+        if spec.template:
+            from pipelines.mapping import TEMPLATE_RE
+
+            wanted |= {m.group(1) for m in TEMPLATE_RE.finditer(spec.template) if m.group(1)}
+        if wanted:
+            names[canonical] = wanted
+    if not names:
+        return []
+    seen: list[dict] = []
+    try:
+        for _, _, data in READERS[src.format](files[0], src):
+            if isinstance(data, dict):
+                seen.append(data)
+            if len(seen) >= PEEK_RECORDS:
+                break
+    except Exception:  # an unreadable file: the read stage reports it, with its reason
+        return []
+    if not seen:
+        return []
+
+    def has(data: dict, path: str) -> bool:
+        node = data
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    out = []
+    for canonical, wanted in names.items():
+        for name in sorted(wanted):
+            if not any(has(d, name) for d in seen):
+                present = sorted({k for d in seen for k in d})
+                out.append((canonical, f"source field {name!r} is in none of the first {len(seen)} records of "
+                                       f"{files[0]} (their fields: {', '.join(present[:20])})"))
+    return out

@@ -8,8 +8,10 @@ only then. Every reader and writer of the store, the sources and the caches uses
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import shutil
+import uuid
 from typing import IO
 
 
@@ -79,12 +81,96 @@ def rename(src: str, dst: str) -> None:
         os.replace(src, dst)
 
 
-def delete_tree(path: str) -> None:
+def create_exclusive(path: str, data: bytes) -> bool:
+    """Create `path` holding `data` only if nothing is there yet: True if this call created it.
+
+    The primitive the store's commits rest on. Local: the data goes to a temp file that is then
+    hard-linked into place (`link` fails if the name exists, atomically). `gs://`: an
+    upload with the generation-match precondition 0, which the object store applies atomically.
+    Other schemes have no such primitive here and are refused rather than raced."""
+    if not is_remote(path):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        try:
+            os.link(tmp, path)  # atomic and exclusive: readers see the whole file or none
+        except FileExistsError:
+            return False
+        finally:
+            os.remove(tmp)
+        return True
+    if path.startswith("gs://"):
+        try:
+            from google.api_core.exceptions import PreconditionFailed
+            from google.cloud import storage
+        except ImportError as e:
+            raise RuntimeError("committing to gs:// needs google-cloud-storage (pip install "
+                               "'apache-beam[gcp]')") from e
+        bucket, _, name = path[len("gs://"):].partition("/")
+        blob = storage.Client().bucket(bucket).blob(name)
+        try:
+            blob.upload_from_string(data, if_generation_match=0)
+        except PreconditionFailed:
+            return False
+        return True
+    raise RuntimeError(f"no exclusive create on {path.split('://')[0]}:// (supported: local paths, gs://)")
+
+
+def children(path: str) -> list[str]:
+    """Sorted names directly under `path` (files and directories; [] if there is nothing)."""
+    if not is_remote(path):
+        try:
+            return sorted(os.listdir(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+    prefix = path.rstrip("/") + "/"
+    return sorted({p[len(prefix):].split("/", 1)[0] for p in match(prefix + "**") if p.startswith(prefix)})
+
+
+def size(path: str) -> int | None:
+    """Bytes of a file, None if it does not exist."""
     if is_remote(path):
-        fs = _beam()
-        if fs.exists(path):
-            fs.delete([path])
+        found = _beam().match([path])[0].metadata_list
+        return found[0].size_in_bytes if found else None
+    try:
+        return os.path.getsize(path) if os.path.isfile(path) else None
+    except OSError:
+        return None
+
+
+def delete(path: str) -> None:
+    """Remove one file if it is there."""
+    if is_remote(path):
+        if _beam().exists(path):
+            _beam().delete([path])
+    else:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+
+
+def delete_tree(path: str) -> None:
+    """Remove a directory and everything under it (on an object store: every object under the
+    prefix, since the prefix itself is no object)."""
+    if is_remote(path):
+        objects = match(path.rstrip("/") + "/**")
+        if objects:
+            _beam().delete(objects)
+        if _beam().exists(path):
+            _beam().delete([path])
     elif os.path.isdir(path):
         shutil.rmtree(path, ignore_errors=True)
     elif os.path.exists(path):
         os.remove(path)
+
+
+def file_digest(path: str) -> tuple[int, str]:
+    """(bytes, sha256) of a file, streamed."""
+    h, n = hashlib.sha256(), 0
+    with open_read(path) as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            n += len(chunk)
+    return n, h.hexdigest()

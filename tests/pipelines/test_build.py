@@ -130,22 +130,23 @@ def test_multiprocess_workers_give_the_same_dataset(tmp_path):
 def test_crash_while_committing_leaves_no_visible_version(tmp_path, store_root, monkeypatch):
     src = write_jsonl(tmp_path / "he.jsonl", humaneval(3))
     store = Store(str(store_root))
-    real = fs.write_bytes
+    real = fs.create_exclusive
 
     def failing(path, data):
-        if path.endswith("manifest.json.tmp"):
+        if path.endswith("manifest.json"):
             raise OSError("disk gone")
         return real(path, data)
 
-    monkeypatch.setattr(fs, "write_bytes", failing)
+    monkeypatch.setattr(fs, "create_exclusive", failing)
     with pytest.raises(OSError, match="disk gone"):
         build_dataset(_cfg(tmp_path, src), store)
     assert (store_root / "he" / "v1" / "data").exists()  # the moved files are there...
     assert store.manifests() == [] and store.latest("he") is None  # ...but no version is
-    monkeypatch.setattr(fs, "write_bytes", real)
-    m = build_dataset(_cfg(tmp_path, src), store).manifest
+    monkeypatch.setattr(fs, "create_exclusive", real)
+    m = build_dataset(_cfg(tmp_path, src), store).manifest  # its gc removed the unfinished v1 first
     assert m["version"] == "v1" and len(_rows(store, m)) == 3
     assert not list((store_root / "he" / "_staging").iterdir())
+    assert sorted(p.name for p in (store_root / "he" / "v1").iterdir()) == ["data", "manifest.json"]
 
 
 def test_runner_and_beam_args_pass_through(tmp_path):

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from transforms import fs
 from transforms.execution import asserts, values
+from transforms.lease import leased_tmpdir, release_tmpdir
 
 log = logging.getLogger(__name__)
 
@@ -553,6 +554,7 @@ class _Slot:
         self.python = ""
         self._buf = b""
         self._scratch: str | None = None
+        self._scratch_lease = None
         self.start_error: str | None = None
         self.oom_seen = 0  # the memory cgroup's oom_kill counter at the last look (reset on start)
         # the longest answer an honest server gives: values, output, capped messages
@@ -568,7 +570,7 @@ class _Slot:
                 command = self.cgroup.wrap(command)
         else:
             command = plain_command(cfg)
-            self._scratch = tempfile.mkdtemp(prefix="codekiln-sandbox-")
+            self._scratch, self._scratch_lease = leased_tmpdir("sandbox")
             env = {"PATH": "/usr/bin:/bin", "HOME": self._scratch, "LANG": "C.UTF-8",
                    "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "2",
                    "CODEKILN_SCRATCH": self._scratch}
@@ -660,7 +662,7 @@ class _Slot:
             self.cgroup.remove()
             self.cgroup = None
         if self._scratch:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            release_tmpdir(self._scratch, self._scratch_lease)
             self._scratch = None
         self._buf = b""
 
