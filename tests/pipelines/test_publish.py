@@ -232,7 +232,8 @@ def test_every_demo_kind_publishes_a_folder_datasets_loads(demo_store, tmp_path,
 def test_an_empty_version_is_refused_with_the_reason(tmp_path):
     """0 rows (every input rejected): `datasets` cannot load an empty split, so nothing is written."""
     root = tmp_path / "store"
-    run_cli("build", _config(tmp_path, [], raw_lines=[(0, b"{not json")]), "--root", str(root), "-q")
+    run_cli("build", _config(tmp_path, [], raw_lines=[(0, b"{not json")]), "--root", str(root), "-q",
+            "--allow-rejects")  # committed on purpose
     out = tmp_path / "dry"
     proc = run_cli("publish", "he-problems", "--repo", "me/empty", "--dry-run", str(out), "--root", str(root),
                    check=False)
