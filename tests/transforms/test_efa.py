@@ -180,3 +180,113 @@ def test_a_candidate_that_forges_its_results_fails_alone():
         forged, good = validate([Candidate("s1", "2", FORGED_EFA), Candidate("s2", "2", honest)], pool.run_many, k=4)
     assert not forged.valid and forged.failed_test == "is_executable", forged.tests
     assert good.valid, good.tests
+
+
+# --- limits: sizes and work budgets give rejects, never verdicts; matching works from any thread
+
+
+def test_answer_matching_works_from_any_thread_and_its_work_does_not_depend_on_history():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from transforms.efa.matching import AnswerMatcher
+
+    pairs = [("\\frac{14}{3}", "\\frac{14}{3}"), ("3\\sqrt{13}", "3 \\sqrt{13}"), ("18", "18"), ("9", "8"),
+             ("\\frac{1}{3}", "0.3333333333333333"), ("\\sqrt{2}+\\sqrt{3}", "\\sqrt{5+2\\sqrt{6}}")]
+    with AnswerMatcher() as a, AnswerMatcher() as b, ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda p: answers_match(*p), pairs * 2))  # the process's matcher, off the main thread
+        assert got == [True, True, True, False, True, True] * 2
+        calls = []
+        for m, order in ((a, pairs), (b, pairs[::-1])):  # other requests before: the same count
+            counts = {}
+            for g, p in order:
+                m.match(g, p)
+                counts[g, p] = m.last_calls
+            calls.append(counts)
+        assert calls[0] == calls[1]
+
+
+def test_answer_limits_are_not_verdicts():
+    from transforms.efa.matching import MAX_ANSWER_CHARS, AnswerLimit, AnswerMatcher
+
+    with pytest.raises(AnswerLimit) as e:
+        answers_match("1", "1" * (MAX_ANSWER_CHARS + 1))
+    assert e.value.reason == "too_large"
+    with AnswerMatcher(max_calls=2000) as m:  # the deterministic budget
+        assert m.match("18", "18")
+        with pytest.raises(AnswerLimit) as over:
+            m.match("\\sqrt{2}+\\sqrt{3}", "\\sqrt{5+2\\sqrt{6}}")
+        assert over.value.reason == "budget_exceeded"
+    assert over.value.detail == ("comparing '\\\\sqrt{5+2\\\\sqrt{6}}' with '\\\\sqrt{2}+\\\\sqrt{3}' exceeded the "
+                                 "budget of 2,000 Python calls (60 s of CPU, 1024 MB)")
+    with AnswerMatcher(cpu_s=1) as m:  # the backstop: one C-level operation the count cannot see
+        with pytest.raises(AnswerLimit) as backstop:
+            m.match("1", "10^{10^{10}}")
+        assert m.match("18", "18")  # the server lives on
+    # the same text whichever limit ran out: the reject does not depend on which one a machine hits first
+    assert backstop.value.reason == "budget_exceeded"
+    assert backstop.value.detail == ("comparing '10^{10^{10}}' with '1' exceeded the budget of 5,000,000 Python calls "
+                                     "(1 s of CPU, 1024 MB)")
+
+
+DIVISORS = "return sum(1 for d in range(1, self.n + 1) if self.n % d == 0)"
+SLOW = VALID_DIVISORS.replace("def render(self):\n", "def render(self):\n        sum(1 for _ in range(20000))\n")
+CAUGHT = VALID_DIVISORS.replace(DIVISORS, "try:\n            sum(i for i in range(10**5))\n        except BaseException:\n"
+                                          "            pass\n        " + DIVISORS)
+HANGS = VALID_DIVISORS.replace("return cls(rng.randint(12, 500))",
+                               "__import__('time').sleep(30)\n        return cls(rng.randint(12, 500))")
+BIG_ANSWER = VALID_DIVISORS.replace(DIVISORS, "return self.n ** 500")
+
+
+def test_candidates_past_a_limit_get_no_verdict_from_any_thread():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from transforms.efa.matching import AnswerMatcher
+    from transforms.efa.validate import MAX_RESPONSE_CHARS, Candidate, Limit, Verdict, validate
+
+    cands = [Candidate("s", "9", VALID_DIVISORS), Candidate("s", "9", SLOW), Candidate("s", "9", CAUGHT),
+             Candidate("s", "9", HANGS), Candidate("s", "9", VALID_DIVISORS + "#" * MAX_RESPONSE_CHARS),
+             Candidate("s", "9", BIG_ANSWER)]
+    with SandboxPool(SandboxConfig(cache=False, packages=("sympy", "mpmath"))) as pool, \
+            AnswerMatcher() as matcher, ThreadPoolExecutor(1) as thread:
+        out = thread.submit(validate, cands, pool.run_many, 4, 4.0, matcher.match, 200_000).result()
+    valid, slow, caught, hangs, big, big_answer = out
+    assert isinstance(valid, Verdict) and valid.valid, valid  # off the main thread, math-verify included
+    assert all(isinstance(x, Limit) for x in out[1:]), out
+    assert [x.reason for x in out[1:]] == ["budget_exceeded"] * 3 + ["too_large"] * 2
+    # counted steps (even when the program catches the budget's exception) and the wall-clock
+    # backstop give the same text: which one ran out does not show in the reject
+    assert slow.detail == "has_dof: over the budget of 200,000 steps per test (4 s)"
+    assert caught.detail == hangs.detail == "is_executable: over the budget of 200,000 steps per test (4 s)"
+    assert big.detail.startswith("the candidate has ")
+    assert big_answer.detail == "matches_original: the candidate's answer has 1147 characters (at most 1000)"
+
+
+def test_expand_and_variants_cap_their_records():
+    from transforms.efa.beam import MAX_CANDIDATES, VariantParams, VariantsFn, expand
+    from transforms.efa.validate import MAX_RESPONSE_CHARS
+    from transforms.stage import Reject
+
+    seed = {"id": "x", "source_id": "s1", "source": "seeds", "prompt": "?", "answer": "9",
+            "metadata": json.dumps({"candidates": [VALID_DIVISORS, "no code"]})}
+    rows = list(expand(seed))
+    assert [(r["candidate_index"], r["candidate"]["origin"], r["location"]) for r in rows] == [
+        (0, "source", "s1 candidate 0"), (1, "source", "s1 candidate 1")]
+    for change, reason in [({"answer": ""}, "no_answer"), ({"metadata": "{}"}, "no_candidates"),
+                           ({"answer": "1" * 1001}, "too_large"),
+                           ({"metadata": json.dumps({"candidates": ["x"] * (MAX_CANDIDATES + 1)})}, "too_large")]:
+        with pytest.raises(Reject) as e:
+            list(expand(dict(seed, **change)))
+        assert e.value.reason == reason
+
+    class NoPool:
+        def run_many(self, tasks):
+            assert not tasks
+            return []
+
+    fn = VariantsFn(VariantParams(), SandboxConfig(), None)
+    fn.pool = NoPool()
+    out = fn([{"valid": False, "failed_test": "has_dof"}, {"valid": True, "program": "x" * (MAX_RESPONSE_CHARS + 1)},
+              {"valid": True, "program": None}])
+    assert [r.reason for r in out] == ["invalid_efa", "too_large", "missing_field"]
+    with pytest.raises(ValueError):
+        VariantParams(variants_per_efa=10**6)

@@ -86,3 +86,40 @@ def test_demo_pragmatic_rows_are_consistent_and_reported(tmp_path):
     curve = manifest["quality"]["p_target_after_k"]
     assert [c["k"] for c in curve] == list(range(1, 11))
     assert all(c["pragmatic"] >= c["literal_baseline"] for c in curve)
+
+
+def test_parameters_are_capped():
+    import pytest
+
+    from transforms.pragmatic.core import MAX_CELLS, MAX_COMPETITORS, MAX_EXAMPLES
+
+    for kw in [{"competitors": MAX_COMPETITORS + 1}, {"examples": MAX_EXAMPLES + 1}, {"alphabet": "ab" * 200},
+               {"competitors": MAX_CELLS // 10_000 + 1, "examples": 10_000}]:
+        with pytest.raises(ValueError):
+            PragmaticParams(**kw)
+
+
+def test_work_is_counted_the_same_every_time_and_bounded():
+    import pytest
+
+    from transforms.pragmatic.beam import PragmaticFn
+    from transforms.pragmatic.core import MAX_WORK, OverBudget, Work
+
+    params = PragmaticParams(competitors=100, examples=100, seed=1)
+    counts = []
+    for _ in range(2):
+        w = Work()
+        row = pragmatic_row(5, params, w)
+        counts.append(w.units)
+    assert counts[0] == counts[1] and 0 < counts[0] < MAX_WORK // 1000
+    with pytest.raises(OverBudget):
+        pragmatic_row(5, params, Work(limit=counts[0] - 1))
+    assert pragmatic_row(5, params, Work(limit=counts[0])) == row  # counting changes nothing
+
+    out = PragmaticFn(params)([{"index": 5}, {"index": "x"}, {"index": -1}, {"index": "9" * 30}, {"index": 2**70},
+                               {"index": 5.0}, {"index": True}])
+    assert out[0][0]["regex"] == row["regex"] and out[5][0] == out[0][0]
+    assert [getattr(o, "reason", None) for o in out] == [None, "bad_index", "bad_index", "too_large", "too_large",
+                                                         None, "bad_index"]
+    over = PragmaticFn(params, max_work=counts[0] - 1)([{"index": 5}, {"index": 6}])
+    assert over[0].reason == "budget_exceeded" and "target 5: more than" in over[0].detail

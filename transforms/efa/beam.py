@@ -1,4 +1,11 @@
-"""The `efas` and `efa_variants` kinds."""
+"""The `efas` and `efa_variants` kinds.
+
+Every per-record step has a size cap (reject `too_large`) and a work budget (reject
+`budget_exceeded`): `expand` caps a seed's answer and its number of candidates; `validate` caps
+each candidate's text, counts each of its sandbox tests in steps and its answer comparison in
+Python calls (`validate.py`, `matching.py`); `variants` caps the program and counts its sampling.
+Over a limit there is no verdict, so the candidate is a reject, never an invalid EFA row.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +14,20 @@ from dataclasses import dataclass
 
 from schemas import content_id
 from transforms.efa.contract import CONTRACT
-from transforms.efa.validate import Candidate, sample_variants, validate
+from transforms.efa.matching import MAX_ANSWER_CHARS, default_matcher
+from transforms.efa.validate import MAX_RESPONSE_CHARS, Candidate, Limit, sample_variants, validate
 from transforms.execution.beam import PooledFn
 from transforms.llm.handler import LLMChoice, requests_for
 from transforms.llm.join import WithModelOutputs
 from transforms.llm.prompts import MissingField, PromptTemplate
 from transforms.records import metadata
-from transforms.stage import BatchStage, Reject
+from transforms.stage import BatchStage, Reject, Stage
 
 PACKAGES = ("sympy", "mpmath")  # what the contract lets an EFA import beyond the standard library
+MAX_CANDIDATES = 1000  # per seed
+MAX_PROMPT_CHARS = 100_000  # a rendered EFA prompt (the seed's problem and solution, the contract)
+MAX_K = 1000  # samples per test
+MAX_VARIANTS = 10_000  # variants per EFA
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,8 @@ class EfaParams:
     def __post_init__(self):
         if self.k < 2 or self.batch_size < 1 or self.llm_samples < 0:
             raise ValueError("k must be >= 2, batch_size >= 1, llm_samples >= 0")
+        if self.k > MAX_K:
+            raise ValueError(f"k must be <= {MAX_K}")
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,8 @@ class VariantParams:
     def __post_init__(self):
         if self.variants_per_efa < 1 or self.batch_size < 1:
             raise ValueError("variants_per_efa and batch_size must be >= 1")
+        if self.variants_per_efa > MAX_VARIANTS:
+            raise ValueError(f"variants_per_efa must be <= {MAX_VARIANTS}")
 
 
 def _sandbox(ctx):
@@ -45,46 +61,55 @@ def _sandbox(ctx):
     return dataclasses.replace(ctx.sandbox, packages=ctx.sandbox.packages + missing)
 
 
+def expand(r: dict):
+    """Stage function: a seed -> one record per candidate (the model's, then the source's)."""
+    cands = list(r.get("_llm_candidates") or [])
+    meta = metadata(r)
+    source_cands = meta.get("candidates")
+    if isinstance(source_cands, list):
+        cands += [{"text": c, "origin": "source"} for c in source_cands if isinstance(c, str)]
+    answer = r.get("answer")
+    if not answer:
+        raise Reject("no_answer", "the seed has no final answer to match")
+    if not cands:
+        raise Reject("no_candidates", "no model configured and no candidates column")
+    if len(answer) > MAX_ANSWER_CHARS:
+        raise Reject("too_large", f"the seed's answer has {len(answer)} characters (at most {MAX_ANSWER_CHARS})")
+    if len(cands) > MAX_CANDIDATES:
+        raise Reject("too_large", f"the seed has {len(cands)} candidates (at most {MAX_CANDIDATES})")
+    seed = {"seed_id": r["source_id"], "source": r.get("source") or "",
+            "subject": str(meta["subject"]) if "subject" in meta else None,
+            "level": str(meta["level"]) if "level" in meta else None,
+            "seed_problem": r.get("prompt") or "", "seed_answer": answer}
+    for j, c in enumerate(cands):
+        yield {"id": content_id("efas", r["id"], j, c["text"]), "source": seed["source"],
+               "location": f"{r['source_id']} candidate {j}", "seed": seed, "candidate_index": j, "candidate": c}
+
+
 class ValidateFn(PooledFn):
-    """Batch stage function: a seed with its candidates -> one efas row per candidate."""
+    """Batch stage function: candidate records -> one efas row each (or a reject: no verdict)."""
 
     def __init__(self, params: EfaParams, sandbox, cache_dir):
         super().__init__(sandbox, cache_dir)
         self.params = params
 
     def __call__(self, records: list[dict]) -> list:
-        flat, owners, out = [], [], [None] * len(records)
-        for i, r in enumerate(records):
-            cands = list(r.get("_llm_candidates") or [])
-            source_cands = metadata(r).get("candidates")
-            if isinstance(source_cands, list):
-                cands += [{"text": c, "origin": "source"} for c in source_cands if isinstance(c, str)]
-            if not r.get("answer"):
-                out[i] = Reject("no_answer", "the seed has no final answer to match")
-            elif not cands:
-                out[i] = Reject("no_candidates", "no model configured and no candidates column")
-            else:
-                for j, c in enumerate(cands):
-                    flat.append(Candidate(r["source_id"], r["answer"], c["text"]))
-                    owners.append((i, j, c))
-        verdicts = validate(flat, self.pool.run_many, self.params.k) if flat else []
-        for (i, j, c), cand, v in zip(owners, flat, verdicts, strict=True):
-            r = records[i]
-            meta = metadata(r)
-            if out[i] is None:
-                out[i] = []
-            out[i].append({
-                "id": content_id("efas", r["id"], j, c["text"]),
-                "seed_id": r["source_id"], "source": r.get("source") or "",
-                "subject": str(meta["subject"]) if "subject" in meta else None,
-                "level": str(meta["level"]) if "level" in meta else None,
-                "seed_problem": r.get("prompt") or "", "seed_answer": r["answer"],
-                "candidate_index": j, "origin": c["origin"], "program": v.program, "response": cand.text,
+        cands = [Candidate(r["seed"]["seed_id"], r["seed"]["seed_answer"], r["candidate"]["text"]) for r in records]
+        verdicts = validate(cands, self.pool.run_many, self.params.k, match=default_matcher().match)
+        out = []
+        for r, cand, v in zip(records, cands, verdicts, strict=True):
+            if isinstance(v, Limit):
+                out.append(Reject(v.reason, v.detail))
+                continue
+            c = r["candidate"]
+            out.append([dict(r["seed"], **{
+                "id": r["id"], "candidate_index": r["candidate_index"], "origin": c["origin"],
+                "program": v.program, "response": cand.text,
                 "tests": v.tests, "passed_tests": sum(t["passed"] for t in v.tests),
                 "failed_test": v.failed_test, "reason": v.reason, "valid": v.valid,
                 "original_answer": v.original["answer"][1] if v.original else None,
                 "prompt_hash": c.get("prompt_hash"), "template_version": c.get("template_version"),
-            })
+            })])
         return out
 
 
@@ -98,6 +123,9 @@ class RenderEfaPrompt:
             messages = self.template.render(dict(record, contract=CONTRACT))
         except MissingField as e:
             raise Reject("missing_field", f"the EFA prompt needs {e.args[0]!r}") from None
+        size = sum(len(str(m.get("content") or "")) for m in messages)
+        if size > MAX_PROMPT_CHARS:  # rendering is linear in its input: the cap bounds its work too
+            raise Reject("too_large", f"the prompt has {size} characters (at most {MAX_PROMPT_CHARS})")
         yield from requests_for(self.llm, self.template, messages, self.samples, record["id"],
                                 record.get("source"), {"source_id": record.get("source_id")})
 
@@ -116,14 +144,15 @@ def build_efas(records, params: EfaParams, ctx):
         records, rejects = records | WithModelOutputs(
             ctx, key_field="id", field="_llm_candidates", render=RenderEfaPrompt(ctx.llm, params.llm_samples),
             render_stage="render_efa_prompt", parse=candidate, parse_stage="candidates")
-    rows, r_val = records | BatchStage("validate", ValidateFn(params, _sandbox(ctx), ctx.exec_cache_dir),
-                                       ctx.progress_dir, min_batch_size=1, max_batch_size=params.batch_size)
-    return rows, rejects + [r_val]
+    cands, r_exp = records | Stage("expand", expand, ctx.progress_dir)
+    rows, r_val = cands | BatchStage("validate", ValidateFn(params, _sandbox(ctx), ctx.exec_cache_dir),
+                                     ctx.progress_dir, min_batch_size=1, max_batch_size=params.batch_size)
+    return rows, rejects + [r_exp, r_val]
 
 
 def efas_stages(params, llm) -> tuple[str, ...]:
     llm_stages = ("render_efa_prompt", "llm", "candidates") if llm is not None and params.llm_samples else ()
-    return (*llm_stages, "validate")
+    return (*llm_stages, "expand", "validate")
 
 
 class VariantsFn(PooledFn):
@@ -135,10 +164,22 @@ class VariantsFn(PooledFn):
 
     def __call__(self, rows: list[dict]) -> list:
         p = self.params
-        out: list = [Reject("invalid_efa", f"failed {r.get('failed_test')}") if not r["valid"] else None for r in rows]
-        valid = [i for i, r in enumerate(rows) if r["valid"]]
-        sampled = sample_variants([rows[i]["program"] for i in valid], p.variants_per_efa, p.seed, self.pool.run_many)
-        for i, result in zip(valid, sampled, strict=True):
+        out: list = [None] * len(rows)
+        todo = []
+        for i, r in enumerate(rows):
+            if not r["valid"]:
+                out[i] = Reject("invalid_efa", f"failed {r.get('failed_test')}")
+            elif not isinstance(r.get("program"), str):
+                out[i] = Reject("missing_field", "program: a valid EFA row has its program")
+            elif len(r["program"]) > MAX_RESPONSE_CHARS:
+                out[i] = Reject("too_large", f"the program has {len(r['program'])} characters (at most {MAX_RESPONSE_CHARS})")
+            else:
+                todo.append(i)
+        sampled = sample_variants([rows[i]["program"] for i in todo], p.variants_per_efa, p.seed, self.pool.run_many)
+        for i, result in zip(todo, sampled, strict=True):
+            if isinstance(result, Limit):
+                out[i] = Reject(result.reason, result.detail)
+                continue
             if isinstance(result, str):
                 out[i] = Reject("sampling_failed", result)
                 continue

@@ -123,12 +123,15 @@ def mutate_program(program: Program, rng: random.Random, alphabet: str = DEFAULT
 
 
 def negative_strings(pattern: re.Pattern, positives: list[str], n: int, rng: random.Random,
-                     alphabet: str = DEFAULT_ALPHABET) -> list[str]:
-    """Strings that do not match: random ones and one-edit perturbations of positives."""
+                     alphabet: str = DEFAULT_ALPHABET, spend=None) -> list[str]:
+    """Strings that do not match: random ones and one-edit perturbations of positives.
+    `spend()` is called once per string tried (the caller's work count)."""
     out: dict[str, None] = {}
     tries = 0
     while len(out) < n and tries < n * 30:
         tries += 1
+        if spend is not None:
+            spend()
         if positives and rng.random() < 0.6:
             s = list(rng.choice(positives))
             op = rng.randrange(3)
