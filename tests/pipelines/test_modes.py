@@ -12,11 +12,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.conftest import DEMO_DATASETS, run_cli
 
-# mode -> (workers, PYTHONHASHSEED). Each build goes to its own fresh root, so its own execution
+# mode -> (workers, PYTHONHASHSEED; in_memory: the session demo build). Each build goes to its own fresh root, so its own execution
 # cache (<root>/.cache/exec): every mode really executes. Both multi modes run the stages off the
 # main thread; multi_threading splits the work between two threads, multi_processing runs it in
 # one worker process (two would double its cost: every pipeline starts its workers anew).
-MODES = {"in_memory": (1, "11"), "multi_threading": (2, "22"), "multi_processing": (1, "33")}
+MODES = {"in_memory": (1, None), "multi_threading": (2, "22"), "multi_processing": (1, "33")}
+
+
+def _read(root) -> dict:
+    manifests = {name: json.loads(run_cli("show", name, "--root", str(root)).stdout) for name in DEMO_DATASETS}
+    cache = json.loads(run_cli("cache", "stats", "--root", str(root)).stdout)
+    return {"manifests": manifests, "executions": cache["executions"]["results"]}
 
 
 def _build(tmp_path, mode: str) -> dict:
@@ -25,14 +31,15 @@ def _build(tmp_path, mode: str) -> dict:
     env = dict(os.environ, PYTHONHASHSEED=hash_seed)
     run_cli("build", "configs/demo.yaml", "--root", str(root), "-q",
             "--set", f"beam.mode={mode}", "--set", f"beam.workers={workers}", env=env)
-    manifests = {name: json.loads(run_cli("show", name, "--root", str(root)).stdout) for name in DEMO_DATASETS}
-    cache = json.loads(run_cli("cache", "stats", "--root", str(root)).stdout)
-    return {"manifests": manifests, "executions": cache["executions"]["results"]}
+    return _read(root)
 
 
-def test_every_local_mode_builds_the_same_demo(tmp_path):
-    with ThreadPoolExecutor(len(MODES)) as ex:
-        built = dict(zip(MODES, ex.map(lambda m: _build(tmp_path, m), MODES), strict=True))
+def test_every_local_mode_builds_the_same_demo(tmp_path, demo_store):
+    """in_memory (the demo's own mode) is the session's demo build; the other two run at once."""
+    multi = [m for m in MODES if m != "in_memory"]
+    with ThreadPoolExecutor(len(multi)) as ex:
+        built = dict(zip(multi, ex.map(lambda m: _build(tmp_path, m), multi), strict=True))
+    built["in_memory"] = _read(demo_store)
     for mode, b in built.items():
         assert b["executions"] > 0, f"{mode}: nothing executed into its own cache"
         for name, m in b["manifests"].items():
