@@ -225,7 +225,7 @@ datasets:
     kind: preferences
     source: {{dataset: l}}
 """)
-    run_cli("build", str(cfg), "--root", str(tmp_path / "s"))
+    run_cli("build", str(cfg), "--root", str(tmp_path / "s"), "--allow-rejects")  # rejects on purpose
     reasons = json.loads(run_cli("sql", "select stage, reason, location from t_rejects union all "
                                  "select stage, reason, location from p_rejects order by 1, 2",
                                  "--format", "json", root=tmp_path / "s").stdout)
