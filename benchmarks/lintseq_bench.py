@@ -16,6 +16,17 @@ order (--programs-a, --programs-b), and lockstep is timed on the same prefix for
     .venv/bin/python benchmarks/lintseq_bench.py [--pylintseq-python /tmp/lsq/bin/python]
 
 Targets: (c) >= 100x (a) and >= 10x (b).
+
+Scaling with program size (`--sizes`, instead of the comparison above): programs of about 100,
+1,000 and 10,000 lines, each the concatenation of consecutive stdlib function programs (as
+above, shuffled once, `from __future__` ones left out: they must come first), lint-clean as a
+whole; every size cut from the same code (the first `--lines-per-size` lines), batched as the
+Beam stage does (64 programs), max_program_lines raised to fit. Printed per size: sequences/s, the
+cost per program line (ms per line per sequence) and its ratio to the smallest size, and the
+counted work (lines checked per program line per path). `--plain` adds the same for the plain
+algorithm (every state linted whole) on the sizes up to `--plain-max` lines.
+
+    .venv/bin/python benchmarks/lintseq_bench.py --sizes 100,1000,10000 [--plain]
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +48,7 @@ sys.path.insert(0, str(REPO))
 
 from transforms.lintseq import Job, ProgramRejected, Ruff, lintseq_batch  # noqa: E402
 from transforms.lintseq.functions import NotPython, top_level_functions  # noqa: E402
+from transforms.lintseq.linter import syntax_error  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpora" / "humaneval.jsonl.gz"
 SAMPLE = REPO / "configs" / "samples" / "humaneval.jsonl"
@@ -117,6 +130,68 @@ def reference(python: str | None, programs: list[str], paths: int) -> dict | Non
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def sized_programs(functions: list[str], size: int, total_lines: int, ruff: Ruff) -> list[str]:
+    """Programs of at least `size` lines cut from the first `total_lines` lines of `functions`
+    (consecutive function programs joined), lint-clean whole: every size gets the same code."""
+    out, k, used = [], 0, 0
+    while k < len(functions) and used < total_lines:
+        parts, n = [], 0
+        while k < len(functions) and n < size:
+            parts.append(functions[k])
+            n += functions[k].count("\n") + 2
+            k += 1
+        used += n
+        program = "\n\n".join(parts)
+        if n >= size and ruff.check_many([program]) == [()]:
+            out.append(program)
+    return out
+
+
+def clean_alone(programs: list[str], ruff: Ruff) -> list[str]:
+    """The programs that parse and lint clean on their own (no walks: just the check)."""
+    parsed = [p for p in programs if syntax_error(p) is None]
+    return [p for p, f in zip(parsed, ruff.check_many(parsed), strict=True) if not f]
+
+
+def scaling(args) -> None:
+    sizes = [int(x) for x in args.sizes.split(",")]
+    with Ruff() as ruff:
+        functions = [p for p in stdlib_functions(args.stdlib_functions * 10) if "__future__" not in p]
+        functions = clean_alone(functions, ruff)
+        random.Random(0).shuffle(functions)
+        programs = {size: sized_programs(functions, size, args.lines_per_size, ruff) for size in sizes}
+    print(f"{os.cpu_count()} cores, one process; {args.paths} paths per program; the same "
+          f"{args.lines_per_size} lines of stdlib functions cut into programs of each size; up to 64 "
+          "programs per batch")
+    print(f"  {'':6s} {'size':>6s} {'programs':>8s} {'lines':>7s} {'seconds':>8s} {'sequences/s':>11s} "
+          f"{'edits/seq':>9s} {'ms/line/seq':>11s} {'ratio':>6s} {'checked/line/path':>17s} {'rounds':>7s}")
+    modes = [("views", False)] + ([("plain", True)] if args.plain else [])
+    for label, whole in modes:
+        base = None
+        for size in sizes:
+            if whole and size > args.plain_max:
+                continue
+            progs = programs[size]
+            jobs = [Job(p, f"{size}-{i}", args.paths, 0, max_lines=0, budget=0) for i, p in enumerate(progs)]
+            stats: Counter = Counter()
+            sequences = edits = 0
+            with Ruff() as ruff:
+                t = time.perf_counter()
+                for k in range(0, len(jobs), 64):
+                    for result in lintseq_batch(jobs[k:k + 64], ruff, whole_program=whole, stats=stats):
+                        if isinstance(result, ProgramRejected):
+                            raise SystemExit(f"unexpected reject: {result}")
+                        sequences += len(result)
+                        edits += sum(len(p.edits) for p in result)
+                seconds = time.perf_counter() - t
+            lines = sum(p.count("\n") + 1 for p in progs)
+            per_line = seconds / (lines * args.paths) * 1000  # ms per program line per sequence
+            base = base or per_line
+            print(f"  {label:6s} {size:6d} {len(progs):8d} {lines / len(progs):7.0f} {seconds:8.1f} "
+                  f"{sequences / seconds:11.2f} {edits / sequences:9.1f} {per_line:11.4f} {per_line / base:6.2f} "
+                  f"{stats['checked_lines'] / (lines * args.paths):17.1f} {stats['lint_rounds']:7d}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--paths", type=int, default=5, help="paths per program (the reference's default)")
@@ -124,7 +199,14 @@ def main() -> None:
     ap.add_argument("--programs-a", type=int, default=40, help="programs for pylintseq (about 5 sequences/s)")
     ap.add_argument("--programs-b", type=int, default=300, help="programs for one ruff call per check")
     ap.add_argument("--pylintseq-python", help="an interpreter whose environment has pylintseq")
+    ap.add_argument("--sizes", help="instead: the scaling section, for these program sizes (lines), e.g. 100,1000,10000")
+    ap.add_argument("--lines-per-size", type=int, default=20_000, help="lines of code per size (--sizes)")
+    ap.add_argument("--plain", action="store_true", help="with --sizes: the plain algorithm too")
+    ap.add_argument("--plain-max", type=int, default=1000, help="largest size for --plain (it is quadratic)")
     args = ap.parse_args()
+    if args.sizes:
+        scaling(args)
+        return
 
     with Ruff() as ruff:
         he, lib = humaneval_programs(), stdlib_functions(args.stdlib_functions)

@@ -79,3 +79,21 @@ def test_functions_of_a_code_directory(tmp_path):
                                  "--format", "json", root=tmp_path / "store").stdout)
     assert rejects == [{"stage": "lintseq", "reason": "lint_errors", "source_id": "globals.py::capped"},
                        {"stage": "split_functions", "reason": "syntax_error", "source_id": "prose.py"}]
+
+
+def test_bounded_work_rejects_in_the_reject_dataset(tmp_path):
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "small.py").write_text("def twice(x):\n    y = x * 2\n    return y\n")
+    (code / "long.py").write_text("".join(f"v{i} = {i}\n" for i in range(40)))
+    cfg = tmp_path / "bounded.yaml"
+    cfg.write_text(f"name: bounded\nkind: lintseq\nsource: {{path: {code}, format: code}}\n"
+                   "params: {paths_per_program: 2, max_program_lines: 30}\n")
+    run_cli("build", str(cfg), "--root", str(tmp_path / "store"))
+    rows = rows_of(tmp_path / "store", "bounded")
+    assert {r["source_id"] for r in rows} == {"small.py"} and len(rows) == 2
+    check_every_row(rows)
+    rejects = json.loads(run_cli("sql", "select reason, detail, json_extract_string(payload, '$.source_id') source_id "
+                                 "from bounded_rejects", "--format", "json", root=tmp_path / "store").stdout)
+    assert rejects == [{"reason": "too_large", "source_id": "long.py",
+                        "detail": "40 lines, over the cap of 30 (max_program_lines)"}]

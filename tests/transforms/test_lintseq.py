@@ -1,9 +1,16 @@
 """LintSeq: units, linter, walks and the invariants, including property-based tests."""
 
+import ftplib
+import random
+from collections import Counter
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipelines.config import ConfigError
+from pipelines.kinds import KINDS, parse_params
 from tests.conftest import humaneval
 from transforms.lintseq import (
     Job,
@@ -13,10 +20,12 @@ from transforms.lintseq import (
     lintseq_batch,
     sample_edit_paths,
 )
-from transforms.lintseq.core import hunks, training_text
+from transforms.lintseq.beam import LintSeqFn, LintSeqParams
+from transforms.lintseq.core import _Fenwick, _forward_hunks, hunks, training_text
 from transforms.lintseq.functions import top_level_functions
 from transforms.lintseq.linter import syntax_error
 from transforms.lintseq.program import Program
+from transforms.stage import Reject
 
 
 @pytest.fixture(scope="module")
@@ -200,5 +209,246 @@ def test_property_invariants_on_random_programs(program, seed):
             paths = sample_edit_paths(program, 3, seed=seed, ruff=r)
         except ProgramRejected as e:
             assert e.reason == "lint_errors"  # e.g. a name used in a def before any assignment
+            return
+        assert_invariants(program, paths, r)
+
+
+# -- views: the program linted in parts (layout.py) ----------------------------------------
+
+
+MODULE = """import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from x import Y
+
+try:
+    import json
+except ImportError as e:
+    json = None
+
+_tmp = 1
+del _tmp
+
+
+class K:
+    z = 1
+
+    def m(self):
+        return os.sep
+
+    @property
+    def p(self):
+        return self.m()
+
+
+def f(a):
+    def g():
+        return a
+    return g
+
+
+def h():
+    global COUNT
+    COUNT = 1
+
+
+if os:
+    def inner():
+        return 2
+"""
+
+
+def test_layout_regions_chunks_and_order_dependent_names():
+    prog = Program(MODULE)
+    L = prog.layout
+    code = [prog.lines[u.code].strip() for u in prog.units]
+    assert L.regular and len(L.chunk_start) == 10  # one per top-level statement
+    regions = sorted(code[d] for d in L.region_def)
+    assert regions == ["def f(a):", "def m(self):", "def p(self):"]  # not h (global), not inner (under if)
+    m = L.region_def[[code[d] for d in L.region_def].index("def m(self):")]
+    assert [code[u] for u in L.region_chain[L.region_of_def[m]]] == ["class K:"]
+    assert L.region[code.index("return g")] == L.region_of_def[code.index("def f(a):")]  # nested def inside
+    assert L.exotic == {"e", "_tmp"}  # `except ... as` and a module-level `del`
+    binds = {code[u]: b for u, b in enumerate(L.binds) if b}
+    assert binds["import os"] == ("os",) and binds["from x import Y"] == ("Y",)
+    assert binds["global COUNT"] == ("COUNT",) and binds["class K:"] == ("K",)
+    assert "z = 1" not in binds and "return a" not in binds  # class and function scopes are not the module's
+    inert = {c for c, a, b in zip(code, L.always, L.local, strict=True) if not a and not b}  # never need ruff
+    assert dict(zip(code, L.local, strict=True))["return g"] == () and L.local[code.index("_tmp = 1")] == ("_tmp",)
+    assert {"return os.sep", "return self.m()", "return 2"} <= inert
+    assert not inert & {"def f(a):", "_tmp = 1", "except ImportError as e:", "import os", "global COUNT", "del _tmp"}
+
+
+def test_views_give_the_plain_algorithms_paths_on_humaneval(ruff):
+    """On HumanEval the views decide exactly as linting every state whole does."""
+    jobs = [Job(r["prompt"] + r["canonical_solution"], r["task_id"], 3, 2) for r in humaneval(20)]
+    views = lintseq_batch(jobs, ruff)
+    whole = lintseq_batch(jobs, ruff, whole_program=True)
+    assert [[p.edits for p in ps] for ps in views] == [[p.edits for p in ps] for ps in whole]
+
+
+def test_views_on_module_level_code_keep_the_invariants(ruff):
+    paths = sample_edit_paths(MODULE, 8, seed=3, ruff=ruff)
+    assert_invariants(MODULE, paths, ruff)
+
+
+def test_forward_hunks_match_hunks_of_whole_states():
+    prog = Program(MODULE + "x = 1")  # and a last line without a newline
+    rng = random.Random(0)
+    order = list(range(len(prog)))
+    rng.shuffle(order)
+    cuts = sorted(rng.sample(range(1, len(order)), 6)) + [len(order)]
+    inserts, states, k = [], [frozenset()], 0
+    for c in cuts:
+        inserts.append(order[k:c])
+        states.append(states[-1] | set(order[k:c]))
+        k = c
+    assert _forward_hunks(prog, inserts) == [hunks(prog, a, b) for a, b in zip(states, states[1:], strict=False)]
+
+
+def test_fenwick_prefix_and_find():
+    rng = random.Random(1)
+    values = [rng.randrange(4) for _ in range(57)]
+    tree = _Fenwick(values)
+    for _ in range(30):
+        i = rng.randrange(len(values))
+        delta = rng.choice([-values[i], 1, 2]) if values[i] else 3
+        values[i] += delta
+        tree.add(i, delta)
+        assert all(tree.prefix(j) == sum(values[:j]) for j in range(len(values) + 1))
+        for r in range(sum(values)):
+            assert tree.find(r) == next(j for j in range(len(values)) if sum(values[:j + 1]) > r)
+
+
+# -- bounded work --------------------------------------------------------------------------
+
+
+def lintseq_fn(records, **params):
+    fn = LintSeqFn(LintSeqParams(**params))
+    fn.setup()
+    try:
+        return fn(records)
+    finally:
+        fn.teardown()
+
+
+def test_a_program_over_the_line_cap_is_too_large(ruff):
+    program = "".join(f"x{i} = {i}\n" for i in range(30))
+    with pytest.raises(ProgramRejected) as e:
+        sample_edit_paths(program, 2, ruff=ruff, max_lines=29)
+    assert e.value.reason == "too_large"
+    assert "30 lines" in e.value.detail and "29" in e.value.detail and "max_program_lines" in e.value.detail
+    assert len(sample_edit_paths(program, 2, ruff=ruff, max_lines=30)) == 2  # at the cap: fine
+    record = {"id": "r", "source_id": "s", "prompt": "", "solution": program}
+    (out,) = lintseq_fn([record], max_program_lines=29)
+    assert isinstance(out, Reject) and out.reason == "too_large" and "30 lines" in out.detail
+    (rows,) = lintseq_fn([record], max_program_lines=0)  # 0: no cap
+    assert len(rows) == 5
+
+
+def test_over_budget_is_budget_exceeded_counted_not_timed(ruff):
+    rec = humaneval(4)[3]
+    program = rec["prompt"] + rec["canonical_solution"]
+    stats = Counter()
+    (paths,) = lintseq_batch([Job(program, rec["task_id"], 3, 0)], ruff, stats=stats)
+    need = stats["checked_lines"]  # the counted work of all 3 paths
+    assert need > 0 and len(paths) == 3
+    others = [Job(r["prompt"] + r["canonical_solution"], r["task_id"], 3, 0) for r in humaneval(3)]
+    for budget, fits in ((need, True), (need - 1, False)):
+        job = Job(program, rec["task_id"], 3, 0, budget=budget)
+        runs = [lintseq_batch([job], ruff)[0], lintseq_batch(others + [job], ruff)[-1],
+                lintseq_batch([job], ruff, per_check=True)[0], lintseq_batch([job], Ruff())[0]]  # cold cache too
+        for result in runs:
+            if fits:
+                assert [p.edits for p in result] == [p.edits for p in paths]
+            else:
+                assert isinstance(result, ProgramRejected) and result.reason == "budget_exceeded"
+                assert result.detail == runs[0].detail and str(need - 1) in result.detail
+    record = {"id": "r", "source_id": rec["task_id"], "prompt": "", "solution": program}
+    out = lintseq_fn([record, record], max_checked_lines=need - 1, paths_per_program=3)
+    assert all(isinstance(o, Reject) and o.reason == "budget_exceeded" for o in out)
+
+
+def test_the_wall_clock_backstop_is_its_own_reason(ruff):
+    rec = humaneval(1)[0]
+    (result,) = lintseq_batch([Job(rec["prompt"] + rec["canonical_solution"], "t", 2, 0)], ruff,
+                              backstop_seconds=1e-9)
+    assert isinstance(result, ProgramRejected) and result.reason == "timeout"
+
+
+def test_a_thousand_line_module_completes(ruff):
+    program = Path(ftplib.__file__).read_text(encoding="utf-8")  # ~1,000 lines: classes, try/except, del
+    assert 900 < program.count("\n") < 2000
+    stats = Counter()
+    (paths,) = lintseq_batch([Job(program, "ftplib", 2, 0)], ruff, stats=stats)
+    assert stats["checked_lines"] <= LintSeqParams().max_checked_lines
+    for path in paths:
+        assert len(path.edits) > 50 and apply_edits(path.edits) == program
+        states = path.states
+        sample = states[::7] + [states[-2]]
+        assert all(syntax_error(s) is None for s in sample)
+        assert all(f == () for f in ruff.check_many(sample))
+
+
+@pytest.mark.parametrize("key, value", [("max_program_lines", -1), ("max_checked_lines", -5),
+                                        ("max_checked_lines", 1.5), ("backstop_seconds", -1),
+                                        ("backstop_seconds", "soon")])
+def test_new_params_are_validated_naming_the_key(key, value):
+    with pytest.raises(ValueError, match=key):
+        LintSeqParams(**{key: value})
+    with pytest.raises(ConfigError) as e:
+        parse_params(KINDS["lintseq"], {key: value}, "params")
+    assert key in str(e.value)
+
+
+def test_param_defaults():
+    p = LintSeqParams()
+    assert (p.max_program_lines, p.max_checked_lines, p.backstop_seconds) == (2000, 2_000_000, 3600.0)
+
+
+# -- property-based: random modules with classes, methods and module-level code ------------
+
+
+@st.composite
+def modules(draw):
+    """Modules mixing what the views treat apart: functions, classes with methods, `global`,
+    module-level `if`/`try`/`del`/`except ... as`, star imports, names bound late or early."""
+    names = ["a", "b", "c", "e"]
+    out = []
+    for _ in range(draw(st.integers(1, 7))):
+        kind = draw(st.sampled_from(["assign", "func", "class", "if", "try", "del", "star", "global", "use"]))
+        n = draw(st.sampled_from(names))
+        m = draw(st.sampled_from(names))
+        if kind == "assign":
+            out.append(f"{n} = 1")
+        elif kind == "func":
+            out.append(f"def f_{n}(x):\n    y = x\n    if y:\n        return {m}\n    return y")
+        elif kind == "class":
+            out.append(f"class K_{n}:\n    z = 1\n\n    def m(self):\n        return {m}\n\n"
+                       f"    @staticmethod\n    def s():\n        w = {m}\n        return w")
+        elif kind == "if":
+            out.append(f"if True:\n    {n} = 2\nelse:\n    {m} = 3")
+        elif kind == "try":
+            out.append(f"try:\n    {n} = 4\nexcept Exception as {m}:\n    print({m})")
+        elif kind == "del":
+            out.append(f"{n} = 5\ndel {n}")
+        elif kind == "star":
+            out.append("from os import *")
+        elif kind == "global":
+            out.append(f"def g_{n}():\n    global {m}\n    {m} = 6\n    return {m}")
+        else:
+            out.append(f"print({n})")
+    return "\n".join(out) + "\n"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(modules(), st.integers(0, 10_000))
+def test_property_invariants_on_random_modules(program, seed):
+    with Ruff() as r:
+        try:
+            paths = sample_edit_paths(program, 3, seed=seed, ruff=r)
+        except ProgramRejected as e:
+            assert e.reason == "lint_errors"
             return
         assert_invariants(program, paths, r)

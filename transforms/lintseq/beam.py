@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas import content_id
-from transforms.lintseq.core import DIFF_TOKEN, Job, ProgramRejected, lintseq_batch, training_text
+from transforms.lintseq.core import (
+    DIFF_TOKEN,
+    MAX_CHECKED_LINES,
+    MAX_PROGRAM_LINES,
+    Job,
+    ProgramRejected,
+    lintseq_batch,
+    training_text,
+)
 from transforms.lintseq.functions import NotPython, top_level_functions
 from transforms.lintseq.linter import Ruff
 from transforms.stage import BatchStage, Reject, Stage
@@ -21,6 +29,13 @@ class LintSeqParams:
     diff_token: str = DIFF_TOKEN
     unit: str = "program"  # or "function": each top-level function of a source is a program
     batch_size: int = 64  # programs advanced in lockstep per linter round
+    # bounded work: a longer program is rejected as `too_large` (0: no cap)
+    max_program_lines: int = MAX_PROGRAM_LINES
+    # per-record budget, counted: lines parsed + linted while sampling all of a program's paths;
+    # past it the program is rejected as `budget_exceeded`, the same on any machine (0: none)
+    max_checked_lines: int = MAX_CHECKED_LINES
+    # wall-clock backstop per batch, for the unforeseen only (rows past it: `timeout`; 0: none)
+    backstop_seconds: float = 3600.0
 
     def __post_init__(self):
         if self.paths_per_program < 1:
@@ -31,6 +46,13 @@ class LintSeqParams:
             raise ValueError(f"unit must be one of: {', '.join(UNITS)} (got {self.unit!r})")
         if self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        for key in ("max_program_lines", "max_checked_lines"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{key} must be an integer >= 0 (0: no cap), got {value!r}")
+        value = self.backstop_seconds
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"backstop_seconds must be a number >= 0 (0: no backstop), got {value!r}")
 
 
 class SplitFunctions:
@@ -64,9 +86,11 @@ class LintSeqFn:
 
     def __call__(self, records: list[dict]) -> list:
         p = self.params
-        jobs = [Job(r.get("solution") or "", r["id"], p.paths_per_program, p.seed, p.max_edits) for r in records]
+        jobs = [Job(r.get("solution") or "", r["id"], p.paths_per_program, p.seed, p.max_edits,
+                    max_lines=p.max_program_lines, budget=p.max_checked_lines) for r in records]
         out = []
-        for record, result in zip(records, lintseq_batch(jobs, self.ruff), strict=True):
+        results = lintseq_batch(jobs, self.ruff, backstop_seconds=p.backstop_seconds)
+        for record, result in zip(records, results, strict=True):
             if isinstance(result, ProgramRejected):
                 out.append(Reject(result.reason, result.detail))
                 continue

@@ -11,6 +11,9 @@ from __future__ import annotations
 import io
 import tokenize
 from dataclasses import dataclass
+from functools import cached_property
+
+from transforms.lintseq.layout import Layout, build_layout
 
 SKIP = {tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING,
         tokenize.ENDMARKER}
@@ -38,7 +41,7 @@ class Program:
         for i, u in enumerate(self.units):
             for row in range(u.start, u.end):
                 self.line_unit[row] = i
-        self.depth = _depths(self.units)
+        self.depth, self.parent = _depths(self.units)
         self.block_end = _block_ends(self.units)
 
     def __len__(self) -> int:
@@ -54,6 +57,16 @@ class Program:
     def rows(self, alive) -> list[int]:
         """Physical line indices of a state, in order."""
         return [r for i in sorted(alive) for r in range(self.units[i].start, self.units[i].end)]
+
+    @cached_property
+    def layout(self) -> Layout:
+        """The views the program is linted in (layout.py); needs a program that parses."""
+        return build_layout(self)
+
+    @cached_property
+    def whole_layout(self) -> Layout:
+        """One view, the whole program (the plain algorithm)."""
+        return build_layout(self, whole=True)
 
 
 def _units(lines: list[str]) -> list[Unit]:
@@ -84,15 +97,17 @@ def _units(lines: list[str]) -> list[Unit]:
     return units
 
 
-def _depths(units: list[Unit]) -> list[int]:
-    depths, stack = [], []
-    for u in units:
-        while stack and stack[-1] >= u.indent:
+def _depths(units: list[Unit]) -> tuple[list[int], list[int]]:
+    """Each unit's nesting depth and the header unit it is nested in (-1 at top level)."""
+    depths, parents, stack = [], [], []  # stack: (indent, unit) of the open headers
+    for i, u in enumerate(units):
+        while stack and stack[-1][0] >= u.indent:
             stack.pop()
         depths.append(len(stack))
+        parents.append(stack[-1][1] if stack else -1)
         if u.header:
-            stack.append(u.indent)
-    return depths
+            stack.append((u.indent, i))
+    return depths, parents
 
 
 def _block_ends(units: list[Unit]) -> list[int]:
