@@ -11,13 +11,13 @@ from __future__ import annotations
 import ast
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import warnings
 from dataclasses import dataclass
 
 from ruff.__main__ import find_ruff_bin
+
+from transforms.lease import leased_tmpdir, release_tmpdir
 
 # Undefined names (F821-F823) and statements outside where they belong (F701-F706,
 # PLE0117/PLE0118). Unused imports or variables are not errors, as in the reference.
@@ -57,7 +57,7 @@ class Ruff:
         self.bin = find_ruff_bin()
         self.args = ["check", "--isolated", "--no-cache", "--exit-zero", "--output-format", "json",
                      "--select", ",".join(rules), "--target-version", target]
-        self.dir = tempfile.mkdtemp(prefix="codekiln-lint-")
+        self.dir, self._lease = leased_tmpdir("lint")  # a killed worker's folder: removed by gc
         self.calls = 0
         self.files_checked = 0
         self._cache: dict[str, tuple[Finding, ...]] = {}
@@ -105,7 +105,7 @@ class Ruff:
         return tuple(sorted(found, key=lambda f: (f.row, f.code)))
 
     def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        release_tmpdir(self.dir, self._lease)
 
     def __enter__(self) -> Ruff:
         return self
