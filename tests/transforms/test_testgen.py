@@ -274,3 +274,19 @@ datasets:
     labels = _rows(tmp_path / "s", "l")
     llm = sorted((r["label"], r["origin"]) for r in labels if r["origin"] == "llm")
     assert llm == [(False, "llm"), (True, "llm")]  # the wrong sample fails, the right one passes
+
+
+def test_a_problem_over_the_size_cap_is_a_too_large_reject():
+    from transforms.execution import SandboxConfig
+    from transforms.stage import Reject
+    from transforms.testgen.beam import SuiteFn
+
+    fn = SuiteFn(TestgenParams(max_problem_chars=200), SandboxConfig(pool_size=1, cache=False), None)
+    fn.setup()
+    try:
+        big = {"id": "x", "source_id": "big/0", "prompt": "", "entry_point": "f", "tests": [],
+               "tests_kind": "none", "solution": "def f(x):\n" + "    x += 1\n" * 40 + "    return x\n"}
+        (out,) = fn([big])
+    finally:
+        fn.teardown()
+    assert isinstance(out, Reject) and out.reason == "too_large" and "max_problem_chars 200" in out.detail

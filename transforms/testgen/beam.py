@@ -33,6 +33,9 @@ class SuiteFn(PooledFn):
                 out[i] = Reject("no_entry_point", "a test suite needs the function's name (entry_point)")
             elif not (r.get("solution") or "").strip():
                 out[i] = Reject("no_reference", "the problem has no reference solution")
+            elif (size := len(r["solution"]) + sum(len(t) for t in r.get("tests") or [])) > self.params.max_problem_chars:
+                out[i] = Reject("too_large", f"reference and tests have {size} characters "
+                                             f"(max_problem_chars {self.params.max_problem_chars})")
             else:
                 problems.append((i, Problem(
                     r["id"], r["source_id"], r.get("prompt") or "", r["solution"], r["entry_point"],

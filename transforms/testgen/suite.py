@@ -59,10 +59,13 @@ class TestgenParams:
     step_factor: int = 20
     step_slack: int = 20_000
     batch_size: int = 8  # problems per sandbox round
+    max_problem_chars: int = 50_000  # reference + original tests; a larger problem: a too_large reject
 
     def __post_init__(self):
         if self.pool_size < 1 or self.max_mutants < 0 or self.heldout_mutants < 0 or self.batch_size < 1:
             raise ValueError("pool_size and batch_size must be >= 1, max_mutants and heldout_mutants >= 0")
+        if self.max_problem_chars < 1:
+            raise ValueError("max_problem_chars must be >= 1")
         if not 0 < self.min_timeout_s <= self.max_timeout_s or self.seconds_per_step < 0:
             raise ValueError("min_timeout_s must be > 0 and <= max_timeout_s, seconds_per_step >= 0")
         if self.max_steps < 1000 or self.min_tests < 0 or self.step_factor < 1:
