@@ -36,8 +36,9 @@ def doc(base_url, **llm):
 
 
 def build(tmp_path, server, **llm):
+    """These builds fail requests on purpose: their rejects are committed to be looked at."""
     (cfg,) = parse(doc(server.base_url, **llm), str(tmp_path))
-    return build_dataset(cfg, Store(str(tmp_path / "store")))
+    return build_dataset(cfg, Store(str(tmp_path / "store")), allow_rejects=True)
 
 
 def rows(tmp_path, result):
@@ -168,7 +169,7 @@ def test_the_key_never_leaves_the_process(tmp_path):
     with FakeOpenAI(script) as server:
         cfg = tmp_path / "c.json"
         cfg.write_text(json.dumps(doc(server.base_url)))
-        out = run_cli("build", str(cfg), "--root", str(tmp_path / "store"))
+        out = run_cli("build", str(cfg), "--root", str(tmp_path / "store"), "--allow-rejects")
         shown = run_cli("show", "answers", "--root", str(tmp_path / "store"))
     auth = [{k.lower(): v for k, v in h.items()}.get("authorization") for h in server.headers]
     assert auth and all(a == f"Bearer {SECRET}" for a in auth)  # the key was used

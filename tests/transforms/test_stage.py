@@ -54,7 +54,7 @@ def test_content_hash_is_independent_of_order_and_sharding(items, rnd):
         accs = []
         for i, part in enumerate(parts):
             rep = {"path": f"f{i}", "rows": len(part), "hash": sum(row_hash(r) for r in part) % MOD,
-                   "groups": {}}
+                   "groups": {}, "bytes": 0, "sha256": ""}
             accs.append(merge.add_input(merge.create_accumulator(), rep))
         return merge.extract_output(merge.merge_accumulators(accs))["content_hash"]
 
