@@ -328,7 +328,7 @@ def _example(files: list[str], stage: str, reason: str) -> str:
     return reason
 
 
-def _refuse(cfg: DatasetConfig, store: Store, staging: str, stage: str, why: str, by_stage: dict,
+def _refuse(store: Store, staging: str, stage: str, why: str, by_stage: dict,
             reject_files: list[str]) -> BuildRefused:
     reasons = sorted((by_stage.get(stage) or {}).items(), key=lambda kv: (-kv[1], kv[0]))
     top = ", ".join(f"{r}={n}" for r, n in reasons[:3])
@@ -354,7 +354,7 @@ def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
     if not allow_rejects:
         refused = check_rejects(stages, by_stage, data["rows"], cfg.max_reject_fraction)
         if refused:
-            raise _refuse(cfg, store, staging, *refused, by_stage, [f["path"] for f in rejects["files"]])
+            raise _refuse(store, staging, *refused, by_stage, [f["path"] for f in rejects["files"]])
 
     data_moves = _shard_names(data, "data", cfg.split)
     reject_moves = _shard_names(rejects, "rejects", "rejects")

@@ -27,7 +27,7 @@ TEMPLATE_RE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _lookup(data: dict, name: str, canonical: str) -> Any:
+def lookup(data: dict, name: str, canonical: str) -> Any:
     node: Any = data
     for part in name.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -40,7 +40,7 @@ def _render(template: str, data: dict, canonical: str) -> str:
     def sub(m: re.Match) -> str:
         if m.group(0) in ("{{", "}}"):
             return m.group(0)[0]
-        value = _lookup(data, m.group(1), canonical)
+        value = lookup(data, m.group(1), canonical)
         if value is None:
             raise Reject("missing_field", f"{canonical}: source field {m.group(1)!r} is null")
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
@@ -57,7 +57,7 @@ def extract(data: dict, spec: FieldSpec, canonical: str) -> Any:
     elif spec.template is not None:
         value = _render(spec.template, data, canonical)
     else:
-        value = _lookup(data, spec.from_, canonical)
+        value = lookup(data, spec.from_, canonical)
     if (spec.after or spec.before) and value is not None:
         if not isinstance(value, str):
             raise Reject("wrong_type", f"{canonical}: expected text to cut, got {type(value).__name__}")

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 import apache_beam as beam
 
 from pipelines.config import SourceConfig
+from pipelines.mapping import TEMPLATE_RE, lookup
 from transforms import fs
-from transforms.stage import REJECTS, StageCounter, reject_row
+from transforms.stage import REJECTS, Reject, StageCounter, reject_row
 
 STAGE = "read"
 
@@ -244,8 +245,6 @@ def unmapped_fields(src: SourceConfig, files: list[str]) -> list[tuple[str, str]
     for canonical, spec in src.fields.items():
         wanted = {spec.from_} if spec.from_ else set()
         if spec.template:
-            from pipelines.mapping import TEMPLATE_RE
-
             wanted |= {m.group(1) for m in TEMPLATE_RE.finditer(spec.template) if m.group(1)}
         if wanted:
             names[canonical] = wanted
@@ -264,11 +263,10 @@ def unmapped_fields(src: SourceConfig, files: list[str]) -> list[tuple[str, str]
         return []
 
     def has(data: dict, path: str) -> bool:
-        node = data
-        for part in path.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return False
-            node = node[part]
+        try:
+            lookup(data, path, "")
+        except Reject:
+            return False
         return True
 
     out = []

@@ -203,7 +203,7 @@ class Store:
             return
         lease = Lease(path)
         delay = 0.05
-        while not fs.create_exclusive(path, lease._info()):
+        while not fs.create_exclusive(path, lease.info()):
             if not alive(path):  # its owner died holding it
                 fs.delete(path)
                 continue

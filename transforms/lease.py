@@ -47,12 +47,12 @@ class Lease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _info(self) -> bytes:
+    def info(self) -> bytes:
         return json.dumps({"build": self.build_id, **owner(), "heartbeat": time.time()}).encode()
 
     def acquire(self) -> Lease:
         if fs.is_remote(self.path):
-            fs.write_bytes(self.path, self._info())
+            fs.write_bytes(self.path, self.info())
             self._thread = threading.Thread(target=self._beat, daemon=True)
             self._thread.start()
         else:
@@ -60,14 +60,14 @@ class Lease:
             fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.ftruncate(fd, 0)
-            os.write(fd, self._info())
+            os.write(fd, self.info())
             self._fd = fd
         return self
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
             try:
-                fs.write_bytes(self.path, self._info())
+                fs.write_bytes(self.path, self.info())
             except Exception:  # a missed beat is survivable; the next one may land
                 pass
 

@@ -215,29 +215,27 @@ def run_traced(run, jobs: list[tuple]) -> list[ExecResult]:
     for k, ((prog, inputs, entry, steps, before, _), r) in enumerate(zip(jobs, results, strict=True)):
         if r.verdict == "sandbox_error" or r.program_error:
             continue
-        plan = []  # (test index, pack position or None, the test asked again)
+        plan = []  # (test index, pack position or None, pack size, the test asked again)
         for i, t in enumerate(r.tests[:len(before)]):
             if _by_clock(t):
-                plan.append((i, None, before[i]))
+                plan.append((i, None, 1, before[i]))
         for n in range(0, len(inputs), PROBES_PER_PROCESS):
-            i = len(before) + n // PROBES_PER_PROCESS
+            i, size = len(before) + n // PROBES_PER_PROCESS, min(PROBES_PER_PROCESS, len(inputs) - n)
             t = r.tests[i] if i < len(r.tests) else {"verdict": "not_run"}
-            for q, rec in enumerate(traced.records(t, min(PROBES_PER_PROCESS, len(inputs) - n))):
+            for q, rec in enumerate(traced.records(t, size)):
                 if _by_clock(rec):
-                    plan.append((i, q, traced.probe(call_source(entry, inputs[n + q]), steps)))
+                    plan.append((i, q, size, traced.probe(call_source(entry, inputs[n + q]), steps)))
         if plan:
             plans.append((k, plan))
-            redo.append(Task(prog, [test for _, _, test in plan], timeout_s=backstop_s(steps),
+            redo.append(Task(prog, [test for *_, test in plan], timeout_s=backstop_s(steps),
                              max_timeouts=1))
     for (k, plan), again in zip(plans, run(redo) if redo else [], strict=True):
         r = results[k]
         tests = [dict(t) for t in r.tests]
-        n = len(jobs[k][1])
-        for (i, q, _), t in zip(plan, again.tests + [{"verdict": "not_run"}] * len(plan), strict=False):
+        for (i, q, size, _), t in zip(plan, again.tests + [{"verdict": "not_run"}] * len(plan), strict=False):
             if q is None:
                 tests[i] = t
                 continue
-            size = min(PROBES_PER_PROCESS, n - (i - len(jobs[k][4])) * PROBES_PER_PROCESS)
             recs = list(traced.records(tests[i], size))
             recs[q] = traced.records(t, 1)[0]
             tests[i] = {"verdict": "passed", "trust": tests[i].get("trust", t.get("trust")), "values": recs}
