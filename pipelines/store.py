@@ -195,7 +195,7 @@ class Store:
         """Exclusive across processes and machines: one commit (or gc) of a dataset at a time."""
         path = fs.join(self.root, dataset, COMMIT_LOCK)
         if not fs.is_remote(path):
-            lease = Lease(path).acquire()  # blocks on the flock while another holds it
+            lease = Lease(path, shared=True).acquire()  # blocks on the flock while another holds it
             try:
                 yield
             finally:

@@ -40,8 +40,8 @@ def owner() -> dict:
 class Lease:
     """Held by a live build: `acquire()` writes and holds it, `release()` lets go."""
 
-    def __init__(self, path: str, build_id: str | None = None):
-        self.path = path
+    def __init__(self, path: str, build_id: str | None = None, shared: bool = False):
+        self.path, self.shared = path, shared
         self.build_id = build_id or uuid.uuid4().hex
         self._fd: int | None = None
         self._stop = threading.Event()
@@ -55,12 +55,20 @@ class Lease:
             fs.write_bytes(self.path, self.info())
             self._thread = threading.Thread(target=self._beat, daemon=True)
             self._thread.start()
-        else:
+        elif self.shared:  # one lock file that every contender opens: wait for the flock
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.ftruncate(fd, 0)
             os.write(fd, self.info())
+            self._fd = fd
+        else:  # this owner's own file: locked before its name appears, so no checker sees it unheld
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            tmp = f"{self.path}.{self.build_id}.tmp"
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, self.info())
+            os.rename(tmp, self.path)
             self._fd = fd
         return self
 
