@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from pipelines import kinds
+from pipelines import kinds, training
 from schemas import REJECT_SCHEMA, schema_to_json
 from transforms import fs
 
@@ -97,7 +98,7 @@ def card_data(manifest: dict, data_files: dict[str, list[str]], reject_files: li
 def build_card(manifest: dict, repo_id: str, data_files: dict[str, list[str]], reject_files: list[str],
                with_rejects: bool = True) -> DatasetCard:
     data = card_data(manifest, data_files, reject_files, with_rejects)
-    body = card_body(manifest, repo_id, with_rejects and manifest["rejects"]["rows"] > 0)
+    body = card_body(manifest, repo_id, with_rejects and manifest["rejects"]["rows"] > 0, data_files)
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
@@ -169,7 +170,7 @@ def _quality(manifest: dict) -> str:
     return "\n\n".join(parts) or "_This kind records no quality figures._"
 
 
-def _usage(manifest: dict, repo_id: str, with_rejects: bool) -> str:
+def _usage(manifest: dict, repo_id: str, with_rejects: bool, data_files: dict[str, list[str]]) -> str:
     version = manifest["version"]
     split = "train" if "train" in manifest["splits"] else sorted(manifest["splits"])[0]
     kind = kinds.KINDS[manifest["kind"]]
@@ -193,11 +194,33 @@ Every input that did not become a row is in the `{REJECTS_CONFIG}` config, with 
 rejects = load_dataset("{repo_id}", "{REJECTS_CONFIG}", split="train", revision="{version}")
 ```"""
     if kind.training:
-        text += "\n\n### Training\n\n" + kind.training
+        text += "\n\n### Training\n\n" + training_section(manifest, repo_id, data_files)
     return text
 
 
-def card_body(manifest: dict, repo_id: str, with_rejects: bool) -> str:
+def training_section(manifest: dict, repo_id: str, data_files: dict[str, list[str]]) -> str:
+    """The kind's TRL recipe for this version (KTO weights from its own label counts)."""
+    kind = kinds.KINDS[manifest["kind"]]
+    split = manifest["config"].get("split") or sorted(manifest["splits"])[0]
+    counts = label_counts(data_files.get(split, [])) if kind.training.trainer == "KTO" else None
+    text = training.render(kind.training, load=training.card_load(repo_id, split, manifest["version"]),
+                           name=manifest["dataset"], label_counts=counts)
+    return text + (f"\n\nProven with TRL {training.TRL_VERSION} (codekiln runs this recipe on its demo "
+                   "outputs in CI).")
+
+
+def label_counts(paths: list[str]) -> tuple[int, int]:
+    """(passing, failing) rows of a split's files."""
+    yes = total = 0
+    for path in paths:
+        with fs.open_read(path) as f:
+            column = pq.read_table(f, columns=["label"]).column("label")
+        yes += pc.sum(column).as_py() or 0
+        total += len(column)
+    return yes, total - yes
+
+
+def card_body(manifest: dict, repo_id: str, with_rejects: bool, data_files: dict[str, list[str]]) -> str:
     m = manifest
     rows = sum(s["rows"] for s in m["splits"].values())
     splits = ", ".join(f"`{k}` {v['rows']:,}" for k, v in sorted(m["splits"].items()))
@@ -241,7 +264,7 @@ record becoming several rows). The counts per stage:
 
 ## Use
 
-{_usage(m, repo_id, with_rejects)}
+{_usage(m, repo_id, with_rejects, data_files)}
 
 ## Schema
 

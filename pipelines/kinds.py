@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines import training
 from schemas import DatasetSchema, get_schema
 from schemas.preferences import PREFERENCES_CONVERSATIONAL
 from transforms.efa.beam import EfaParams, VariantParams, build_efas, build_variants, efas_stages
@@ -55,7 +56,7 @@ class Kind:
     # for dataset cards: Hub task categories, tags, and how the rows feed a trainer
     task_categories: tuple[str, ...] = ("text-generation",)
     tags: tuple[str, ...] = ()
-    training: str = ""  # a short Markdown paragraph (+ code) on using the rows, e.g. with TRL
+    training: training.Recipe | None = None  # the TRL recipe its cards show (pipelines.training)
 
     def schema_of(self, params) -> DatasetSchema:
         return self.schema_for(params) if self.schema_for else self.schema
@@ -77,38 +78,6 @@ def _lintseq_stages(params, _llm) -> tuple[str, ...]:
 
 def _preferences_schema(params: PairParams) -> DatasetSchema:
     return PREFERENCES_CONVERSATIONAL if params.format == "conversational" else get_schema("preferences")
-
-
-TRAIN_SFT = """Each row's `text` is a complete training example (the prompt, then the edit sequence
-joined by the diff token), ready for supervised fine-tuning:
-
-```python
-from trl import SFTConfig, SFTTrainer
-
-trainer = SFTTrainer(model="Qwen/Qwen2.5-0.5B", train_dataset=ds,
-                     args=SFTConfig(output_dir="out", dataset_text_field="text"))
-trainer.train()
-```"""
-
-TRAIN_DPO = """The rows are in TRL's preference format (`prompt`, `chosen`, `rejected`; the
-extra columns are ignored), so they go straight into DPO (or ORPO, IPO, ...):
-
-```python
-from trl import DPOConfig, DPOTrainer
-
-trainer = DPOTrainer(model="Qwen/Qwen2.5-0.5B", train_dataset=ds, args=DPOConfig(output_dir="out"))
-trainer.train()
-```"""
-
-TRAIN_KTO = """The rows are in TRL's unpaired preference format (`prompt`, `completion`, `label`:
-the label is whether the completion passes every test), the input of KTO:
-
-```python
-from trl import KTOConfig, KTOTrainer
-
-trainer = KTOTrainer(model="Qwen/Qwen2.5-0.5B", train_dataset=ds, args=KTOConfig(output_dir="out"))
-trainer.train()
-```"""
 
 
 KINDS: dict[str, Kind] = {
@@ -134,7 +103,7 @@ KINDS: dict[str, Kind] = {
         build=build_lintseq,
         stages=_lintseq_stages,
         tags=("code", "synthetic", "edit-sequences", "lintseq"),
-        training=TRAIN_SFT,
+        training=training.SFT_LINTSEQ,
         quality=(
             ("edits_per_sequence", "select min(n_edits) min, quantile_cont(n_edits, 0.5) median, avg(n_edits) mean, "
                                    "max(n_edits) max from data"),
@@ -151,6 +120,7 @@ KINDS: dict[str, Kind] = {
         build=build_responses,
         stages=("render", "llm", "parse"),
         tags=("synthetic", "llm-generated"),
+        training=training.SFT_CONVERSATIONAL,
         method="Model responses to a prompt template over each record (OpenAI-compatible endpoint)",
         needs_llm=True,
         quality=(
@@ -192,7 +162,7 @@ KINDS: dict[str, Kind] = {
         build=build_labels,
         stages=labels_stages,
         tags=("code", "execution-feedback", "kto", "plum"),
-        training=TRAIN_KTO,
+        training=training.KTO,
         method='PLUM: "Preference Learning Plus Test Cases Yields Better Code Language Models" '
                "(execution labels, also the unpaired KTO format)",
         reads_rows=True,
@@ -220,7 +190,7 @@ KINDS: dict[str, Kind] = {
         build=build_preferences,
         stages=("pair",),
         tags=("code", "preference", "dpo", "trl", "plum"),
-        training=TRAIN_DPO,
+        training=training.DPO,
         method='PLUM: "Preference Learning Plus Test Cases Yields Better Code Language Models" '
                "(chosen passes, rejected fails; TRL preference format)",
         reads_rows=True,
@@ -279,6 +249,7 @@ KINDS: dict[str, Kind] = {
         stages=("variants",),
         task_categories=("text-generation", "question-answering"),
         tags=("math", "synthetic", "efa"),
+        training=training.SFT_VARIANTS,
         method='Problem variants sampled from valid EFAs: "Executable Functional Abstractions: Inferring '
                'Generative Programs for Advanced Math Problems" (Khan et al.)',
         reads_rows=True,

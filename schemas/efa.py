@@ -47,5 +47,8 @@ EFA_VARIANTS = DatasetSchema(
         pa.field("answer_latex", pa.string(), nullable=False),
         pa.field("params", pa.string(), nullable=False),  # JSON of the instance's parameters
         pa.field("duplicates_dropped", pa.int64(), nullable=False),  # renders of this EFA seen before
+        # TRL prompt/completion for SFT: the problem and a newline; "The answer is $\\boxed{answer_latex}$."
+        pa.field("prompt", pa.string(), nullable=False),
+        pa.field("completion", pa.string(), nullable=False),
     ]),
 )

@@ -15,11 +15,16 @@ LINTSEQ = DatasetSchema(
             pa.field("source_id", pa.string(), nullable=False),
             pa.field("prompt", pa.string(), nullable=False),  # instruction; empty for bare code
             pa.field("program", pa.string(), nullable=False),  # the source program
-            pa.field("edits", pa.list_(pa.string()), nullable=False),  # zero-context insertion hunks
+            # zero-context insertion hunks, from the prompt when `starts_from_prompt`, else from nothing
+            pa.field("edits", pa.list_(pa.string()), nullable=False),
             pa.field("n_edits", pa.int64(), nullable=False),
             pa.field("path_index", pa.int64(), nullable=False),
             pa.field("seed", pa.int64(), nullable=False),
-            pa.field("text", pa.string(), nullable=False),  # prompt + diff token + edit, ... (training text)
+            pa.field("starts_from_prompt", pa.bool_(), nullable=False),
+            # what a model learns to write after the prompt: diff token + edit, ... (TRL prompt/completion;
+            # a newline first when the prompt has none at its end, so that text == prompt + completion)
+            pa.field("completion", pa.string(), nullable=False),
+            pa.field("text", pa.string(), nullable=False),  # prompt + completion, one string
         ]
     ),
 )

@@ -3,6 +3,7 @@
 import pyarrow as pa
 
 from schemas.base import DatasetSchema
+from schemas.preferences import MESSAGES
 
 RESPONSES = DatasetSchema(
     kind="responses",
@@ -13,7 +14,10 @@ RESPONSES = DatasetSchema(
             pa.field("source_id", pa.string(), nullable=False),
             pa.field("template", pa.string(), nullable=False),
             pa.field("template_version", pa.string(), nullable=False),
-            pa.field("messages", pa.string(), nullable=False),  # the rendered prompt, JSON
+            # TRL's conversational prompt/completion: the messages sent, then the model's reply
+            pa.field("prompt", MESSAGES, nullable=False),
+            pa.field("completion", MESSAGES, nullable=False),  # one assistant message: `response`
+            pa.field("messages", MESSAGES, nullable=False),  # the whole conversation: prompt + completion
             pa.field("sample_index", pa.int64(), nullable=False),
             pa.field("choice_index", pa.int64(), nullable=False),
             pa.field("response", pa.string(), nullable=False),  # the raw text

@@ -225,8 +225,9 @@ def test_every_demo_kind_publishes_a_folder_datasets_loads(demo_store, tmp_path,
     assert manifest["method"] in card and "## Quality" in card
     for name in manifest["quality"]:
         assert f"**{name.replace('_', ' ')}**" in card
-    if kind.training:
-        assert kind.training.split("```")[1].strip().splitlines()[0] in card  # the TRL import line
+    if kind.training:  # the recipe, for this repo and version (run by test_trl_recipes.py)
+        assert f'load_dataset("org/{dataset}", split="train", revision="{manifest["version"]}")' in card
+        assert f"from trl import {kind.training.trainer}Config, {kind.training.trainer}Trainer" in card
 
 
 def test_an_empty_version_is_refused_with_the_reason(tmp_path):

@@ -193,8 +193,15 @@ class VariantsFn(PooledFn):
             out[i] = [{"id": content_id("efa_variants", rows[i]["id"], v["seed"]), "efa_id": rows[i]["id"],
                        "seed_id": rows[i]["seed_id"], "sample_seed": v["seed"], "problem": v["problem"],
                        "answer": v["answer"][0], "answer_latex": v["answer"][1], "params": v["params"],
-                       "duplicates_dropped": dropped} for v in variants]
+                       "duplicates_dropped": dropped, **sft_pair(v["problem"], v["answer"][1])}
+                      for v in variants]
         return out
+
+
+def sft_pair(problem: str, answer_latex: str) -> dict:
+    """A variant as TRL prompt/completion: the problem on its own line(s), then the answer boxed
+    the way MATH solutions end (a line break between them, so no token spans the boundary)."""
+    return {"prompt": problem.rstrip() + "\n", "completion": f"The answer is $\\boxed{{{answer_latex}}}$."}
 
 
 def build_variants(rows, params: VariantParams, ctx):

@@ -28,6 +28,9 @@ class LintSeqParams:
     max_edits: int = 0  # 0: no cap; else a longer path's tail becomes one final edit
     diff_token: str = DIFF_TOKEN
     unit: str = "program"  # or "function": each top-level function of a source is a program
+    # a program that continues its prompt (a signature and docstring) is edited from the prompt,
+    # so the edits never re-write it; False: always from the empty program, as in the paper
+    from_prompt: bool = True
     batch_size: int = 64  # programs advanced in lockstep per linter round
     # bounded work: a longer program is rejected as `too_large` (0: no cap)
     max_program_lines: int = MAX_PROGRAM_LINES
@@ -87,7 +90,8 @@ class LintSeqFn:
     def __call__(self, records: list[dict]) -> list:
         p = self.params
         jobs = [Job(r.get("solution") or "", r["id"], p.paths_per_program, p.seed, p.max_edits,
-                    max_lines=p.max_program_lines, budget=p.max_checked_lines) for r in records]
+                    max_lines=p.max_program_lines, budget=p.max_checked_lines,
+                    prefix=(r.get("prompt") or "") if p.from_prompt else "") for r in records]
         out = []
         results = lintseq_batch(jobs, self.ruff, backstop_seconds=p.backstop_seconds)
         for record, result in zip(records, results, strict=True):
@@ -96,7 +100,7 @@ class LintSeqFn:
                 continue
             prompt = record.get("prompt") or ""
             out.append([{
-                "id": content_id("lintseq", record["id"], p.seed, p.max_edits, path.path_index),
+                "id": content_id("lintseq", record["id"], p.seed, p.max_edits, p.from_prompt, path.path_index),
                 "source_id": record["source_id"],
                 "prompt": prompt,
                 "program": record["solution"],
@@ -104,6 +108,8 @@ class LintSeqFn:
                 "n_edits": len(path.edits),
                 "path_index": path.path_index,
                 "seed": p.seed,
+                "starts_from_prompt": bool(path.start),
+                "completion": training_text(prompt, path.edits, p.diff_token)[len(prompt):],
                 "text": training_text(prompt, path.edits, p.diff_token),
             } for path in result])
         return out

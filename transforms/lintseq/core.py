@@ -25,6 +25,12 @@ times O(program) steps). Now:
   each step deleted (not a snapshot of the state), and the hunks are computed from those with a
   Fenwick tree of the lines present.
 
+A prompt the program continues (HumanEval's signature and docstring, say) can be the starting
+state instead of the empty program (`Job.prefix`): its units are never deleted, so the edits
+write only what follows it and never re-insert the prompt. That needs the prompt to end on a
+unit boundary and to be a clean state itself; otherwise, or if a walk would have to delete a
+prompt line to get clean, the program is walked down to the empty program as usual.
+
 Bounded work: a program over `max_lines` lines is rejected before any work (`too_large`); the
 lines parsed and linted while sampling are counted per program over all its paths, and past
 `budget` the program is rejected (`budget_exceeded`): counted, so the same on an idle or a busy
@@ -69,11 +75,12 @@ class ProgramRejected(Exception):
 class EditPath:
     path_index: int
     edits: list[str]
+    start: str = ""  # the state the edits start from: empty, or the prompt (Job.prefix)
 
     @property
     def states(self) -> list[str]:
-        """The forward states, empty program first, the program last (replayed on demand)."""
-        out, lines = [""], []
+        """The forward states, the start first, the program last (replayed on demand)."""
+        out, lines = [self.start], _split_lines(self.start)
         for edit in self.edits:
             lines = _apply_one(lines, edit)
             out.append("".join(lines))
@@ -91,6 +98,7 @@ class Job:
     max_edits: int = 0  # 0: no cap; otherwise the tail of a longer path becomes one final jump
     max_lines: int = MAX_PROGRAM_LINES  # 0: no cap; a longer program is rejected (too_large)
     budget: int = MAX_CHECKED_LINES  # 0: none; lines parsed + linted over all paths (budget_exceeded)
+    prefix: str = ""  # a prompt the program continues: the start state when it is a clean one
 
 
 def path_rng(seed: int, source_id: str, path_index: int) -> random.Random:
@@ -156,8 +164,11 @@ class _Budget:
 class _Walk:
     """One backward walk: the alive units and what is known about which views are clean."""
 
-    def __init__(self, prog: Program, layout: Layout, rng: random.Random, path_index: int, budget: _Budget):
+    def __init__(self, prog: Program, layout: Layout, rng: random.Random, path_index: int, budget: _Budget,
+                 pinned: int = 0):
         self.prog, self.L = prog, layout
+        self.pinned = pinned  # units [0, pinned) are the start state: never deleted
+        self.pin_broken = False  # the walk had to delete one: redo the program unpinned
         self.rng = rng
         self.path_index = path_index
         self.budget = budget
@@ -165,7 +176,7 @@ class _Walk:
         self.n_chunks = len(layout.chunk_start)
         self.alive = bytearray(b"\x01") * n
         self.n_alive = n
-        weights = [prog.weight(i) for i in range(n)]
+        weights = [0 if i < pinned else prog.weight(i) for i in range(n)]
         self.weights = _Fenwick(weights)
         self.total_weight = sum(weights)
         self.region_alive = [prog.block_end[d] - d - 1 for d in layout.region_def]
@@ -215,6 +226,9 @@ class _Walk:
 
     def _delete(self, unit: int) -> None:
         """Delete a unit with the block it heads."""
+        if unit < self.pinned:
+            self.pin_broken = self.done = True
+            return
         for j in range(unit, self.prog.block_end[unit]):
             if self.alive[j]:
                 self._kill(j)
@@ -400,7 +414,7 @@ class _Walk:
 
     def _settle_syntax(self) -> None:
         """Delete what the parser rejects until every changed view parses."""
-        while self.parse_dirty and not self.budget.exceeded:
+        while self.parse_dirty and not self.budget.exceeded and not self.pin_broken:
             v = min(self.parse_dirty)
             self.parse_dirty.discard(v)
             if not self._view_alive(v):
@@ -430,17 +444,17 @@ class _Walk:
     def advance(self) -> list[tuple[int, str, list[int]]]:
         """Walk on until the linter is needed (returns the texts to lint) or the walk is over."""
         while not self.done:
-            if self.budget.exceeded or self.budget.timed_out:
+            if self.budget.exceeded or self.budget.timed_out or self.pin_broken:
                 self.done = True
                 break
             if self.clean:
-                if not self.n_alive:
+                if self.n_alive == self.pinned:
                     self.done = True
                     break
                 self._delete_seed()
                 self.clean = False
             self._settle_syntax()
-            if self.budget.exceeded:
+            if self.budget.exceeded or self.pin_broken:
                 continue
             todo = self._lint_texts()
             if todo:
@@ -464,6 +478,8 @@ class _Walk:
                         flagged.add(v)
         for u in sorted(doomed):
             self._delete(u)
+        if self.pin_broken:
+            return
         for v in flagged:  # ruff reports some findings once (F823: the first use), so look again
             self._touch(v, lint=True)
 
@@ -519,10 +535,12 @@ def _plus(line: str) -> str:
     return "+" + line if line.endswith("\n") else "+" + line + "\n" + NO_NEWLINE
 
 
-def _forward_hunks(prog: Program, inserts: list[list[int]]) -> list[str]:
+def _forward_hunks(prog: Program, inserts: list[list[int]], pinned: int = 0) -> list[str]:
     """The hunks of each forward edit, given the units each one inserts (what `hunks` computes
-    from whole states, in O(inserted lines x log lines) per edit)."""
-    present = _Fenwick([0] * len(prog.lines))
+    from whole states, in O(inserted lines x log lines) per edit), from the state of the first
+    `pinned` units."""
+    start_rows = prog.units[pinned - 1].end if pinned else 0
+    present = _Fenwick([1] * start_rows + [0] * (len(prog.lines) - start_rows))
     edits = []
     for units in inserts:
         rows = sorted(r for u in units for r in range(prog.units[u].start, prog.units[u].end))
@@ -614,6 +632,19 @@ class _Prepared:
     error: ProgramRejected | None = None
     walks: list[_Walk] = field(default_factory=list)
     budget: _Budget | None = None
+    pinned: int = 0  # units of the prefix kept as the start state (0: from the empty program)
+
+
+def _prefix_units(prog: Program, prefix: str) -> int:
+    """How many leading units make up exactly `prefix` (0: it does not end on a unit boundary,
+    or the program does not continue it)."""
+    if not prefix.strip() or not prog.source.startswith(prefix) or not prefix.endswith("\n"):
+        return 0
+    rows = prefix.count("\n")
+    k = bisect.bisect_right([u.end for u in prog.units], rows)
+    if k == 0 or k == len(prog.units) or prog.units[k - 1].end != rows:
+        return 0  # the prompt is the whole program, or ends inside a unit (its comments, say)
+    return k
 
 
 def lintseq_batch(jobs: list[Job], ruff: Ruff, *, per_check: bool = False, backstop_seconds: float = 0,
@@ -636,15 +667,27 @@ def lintseq_batch(jobs: list[Job], ruff: Ruff, *, per_check: bool = False, backs
             check_program(p.prog, findings)
         except ProgramRejected as e:
             p.error, p.prog = e, None
-    walks = []
-    for p in prepared:
-        if p.prog is not None:
+    _pin_prefixes([p for p in prepared if p.prog is not None], ruff, per_check)
+
+    def start_walks(batch: list[_Prepared]) -> list[_Walk]:
+        walks = []
+        for p in batch:
             layout = p.prog.whole_layout if whole_program else p.prog.layout
-            p.budget = _Budget(p.job.budget)
-            p.walks = [_Walk(p.prog, layout, path_rng(p.job.seed, p.job.source_id, k), k, p.budget)
+            p.walks = [_Walk(p.prog, layout, path_rng(p.job.seed, p.job.source_id, k), k, p.budget, p.pinned)
                        for k in range(p.job.paths)]
             walks.extend(p.walks)
-    rounds = _run_walks(walks, ruff, per_check, backstop_seconds)
+        return walks
+
+    for p in prepared:
+        if p.prog is not None:
+            p.budget = _Budget(p.job.budget)
+    rounds = _run_walks(start_walks([p for p in prepared if p.prog is not None]), ruff, per_check,
+                        backstop_seconds)
+    redo = [p for p in prepared if p.prog is not None and any(w.pin_broken for w in p.walks)]
+    for p in redo:  # a walk had to delete a prompt line: the whole program from the empty one
+        p.pinned = 0
+    if redo:
+        rounds += _run_walks(start_walks(redo), ruff, per_check, backstop_seconds)
     if stats is not None:
         stats["lint_rounds"] += rounds
         stats["checked_lines"] += sum(p.budget.spent for p in prepared if p.budget is not None)
@@ -661,30 +704,45 @@ def lintseq_batch(jobs: list[Job], ruff: Ruff, *, per_check: bool = False, backs
                 "timeout", f"the batch ran past the {backstop_seconds:g} s wall-clock backstop (backstop_seconds)"))
         else:
             try:
-                out.append([_edit_path(p.prog, w, p.job.max_edits) for w in p.walks])
+                out.append([_edit_path(p.prog, w, p.job.max_edits, p.pinned) for w in p.walks])
             except ProgramRejected as e:
                 out.append(e)
     return out
 
 
-def _edit_path(prog: Program, walk: _Walk, max_edits: int) -> EditPath:
+def _pin_prefixes(batch: list[_Prepared], ruff: Ruff, per_check: bool) -> None:
+    """Set `pinned` for the programs whose prefix is a clean start state (one linter call)."""
+    todo = []
+    for p in batch:
+        k = _prefix_units(p.prog, p.job.prefix)
+        if k and syntax_error(p.job.prefix) is None:
+            todo.append((p, k))
+    texts = [p.job.prefix for p, _ in todo]
+    results = [ruff.check_one(t) for t in texts] if per_check else ruff.check_many(texts)
+    for (p, k), findings in zip(todo, results, strict=True):
+        if not findings:
+            p.pinned = k
+
+
+def _edit_path(prog: Program, walk: _Walk, max_edits: int, pinned: int = 0) -> EditPath:
     inserts = list(reversed(walk.steps))  # forward: the last units deleted come first
     if max_edits and len(inserts) > max_edits:
         inserts = inserts[:max_edits - 1] + [[u for step in inserts[max_edits - 1:] for u in step]]
-    edits = _forward_hunks(prog, inserts)
-    if apply_edits(edits) != prog.source:  # never emit a sequence that does not replay exactly
+    edits = _forward_hunks(prog, inserts, pinned)
+    start = "".join(prog.lines[:prog.units[pinned - 1].end]) if pinned else ""
+    if apply_edits(edits, start) != prog.source:  # never emit a sequence that does not replay exactly
         raise ProgramRejected("replay_mismatch", "the edits do not rebuild the program")
-    return EditPath(walk.path_index, edits)
+    return EditPath(walk.path_index, edits, start)
 
 
 def sample_edit_paths(program: str, n: int = 5, seed: int = 0, *, source_id: str = "", max_edits: int = 0,
                       max_lines: int = MAX_PROGRAM_LINES, budget: int = MAX_CHECKED_LINES,
-                      ruff: Ruff | None = None) -> list[EditPath]:
+                      prefix: str = "", ruff: Ruff | None = None) -> list[EditPath]:
     """The edit paths of one program (plain-Python entry point; raises ProgramRejected)."""
     own = ruff is None
     ruff = ruff or Ruff()
     try:
-        (result,) = lintseq_batch([Job(program, source_id, n, seed, max_edits, max_lines, budget)], ruff)
+        (result,) = lintseq_batch([Job(program, source_id, n, seed, max_edits, max_lines, budget, prefix)], ruff)
     finally:
         if own:
             ruff.close()
@@ -693,7 +751,12 @@ def sample_edit_paths(program: str, n: int = 5, seed: int = 0, *, source_id: str
     return result
 
 
+def training_completion(edits: list[str], diff_token: str = DIFF_TOKEN) -> str:
+    """What a model learns to write after the prompt: each edit after the diff token."""
+    return "".join(f"{diff_token}\n{edit}" for edit in edits)
+
+
 def training_text(prompt: str, edits: list[str], diff_token: str = DIFF_TOKEN) -> str:
     """The paper's training format: the instruction, then each edit after the diff token."""
     head = prompt if not prompt or prompt.endswith("\n") else prompt + "\n"
-    return head + "".join(f"{diff_token}\n{edit}" for edit in edits)
+    return head + training_completion(edits, diff_token)

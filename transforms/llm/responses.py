@@ -3,7 +3,6 @@ the parser accepts. The simplest use of the LLM stage (and the smoke test of an 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from schemas import content_id
@@ -55,12 +54,16 @@ class ParseChoice:
     def __call__(self, choice: LLMChoice):
         req = choice.request
         parsed = parse_choice(choice.text, choice.refusal, PARSERS[self.parser])
+        prompt = [{"role": m["role"], "content": m["content"]} for m in req.messages]
+        completion = [{"role": "assistant", "content": choice.text}]
         yield {
             "id": content_id("responses", req.key, choice.index),
             "source_id": req.record.get("source_id", req.row_id),
             "template": req.template,
             "template_version": req.template_version,
-            "messages": json.dumps(req.messages, ensure_ascii=False),
+            "prompt": prompt,
+            "completion": completion,
+            "messages": prompt + completion,
             "sample_index": req.sample_index,
             "choice_index": choice.index,
             "response": choice.text,

@@ -120,6 +120,13 @@ def _message(role: str, text: str) -> list[dict]:
     return [{"role": role, "content": text}]
 
 
+def _answer(program: str) -> list[dict]:
+    """A program as the assistant's whole answer. Leading blank lines go (they mean nothing, and
+    after a chat template's `assistant\n` they merge into one token with it, so the prompt would
+    not end on a token boundary); both sides of a pair get the same treatment."""
+    return _message("assistant", program.lstrip("\r\n"))
+
+
 class PairFn:
     """Stage function: (problem id, its label rows) -> TRL preference rows."""
 
@@ -141,8 +148,8 @@ class PairFn:
             yield {
                 "id": content_id("preferences", c["id"], r["id"]),
                 "prompt": _message("user", prompt) if conversational else prompt,
-                "chosen": _message("assistant", c["program"]) if conversational else c["completion"],
-                "rejected": _message("assistant", r["program"]) if conversational else r["completion"],
+                "chosen": _answer(c["program"]) if conversational else c["completion"],
+                "rejected": _answer(r["program"]) if conversational else r["completion"],
                 "chosen_pass_ratio": c["pass_ratio"],
                 "rejected_pass_ratio": r["pass_ratio"],
                 "rejected_verdict": first_failure(r["verdicts"]) if r["pass_ratio"] < 1 else r["verdict"],

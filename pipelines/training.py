@@ -1,0 +1,221 @@
+"""How a version feeds a trainer: the one TRL recipe its kind has, and the sequences a trainer sees.
+
+A recipe is Python source with three placeholders: `{load}` (the `load_dataset(...)` call: the Hub
+repo on a card, a local dry-run folder in the README), `{name}` (for the output folder) and, for
+KTO, the weights computed from the version's own label counts. The card, the README and the test
+that runs every recipe with the real TRL trainers (tests/pipelines/test_trl_recipes.py) all render
+the same text, so what a card shows is what was run.
+
+The sequences (`sequences`) are what the trainer tokenises per row: prompt + completion,
+prompt + chosen and prompt + rejected; the report counts their tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transforms.lintseq.core import DIFF_TOKEN
+
+CONTEXT_LENGTHS = (2048, 4096, 8192, 32768)
+TRL_VERSION = "1.16"  # the TRL release the recipes are proven with (pyproject's `train` group)
+
+_PRECISION = "bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported()"
+_STEPS = "max_steps=-1,  # -1: num_train_epochs (3) over the whole split"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    trainer: str  # SFT | DPO | KTO
+    intro: str  # Markdown: what the rows are to the trainer
+    code: str  # Python, with {load}, {name} (and {kto_weights})
+    notes: str = ""  # Markdown after the code
+
+
+SFT_LINTSEQ = Recipe(
+    trainer="SFT",
+    intro=(f"Rows are TRL prompt/completion pairs: `prompt` is the instruction (or the code the program "
+           f"continues), `completion` the edit sequence, each edit after the diff token `{DIFF_TOKEN}`, "
+           "so the loss falls on the edits only. When `starts_from_prompt` is true the edits start from "
+           "the prompt's code and never write it again. `text` (= `prompt + completion`) is the same "
+           "example as one string, for trainers without a prompt/completion format; TRL ignores it "
+           "because the rows have a `prompt` column. The diff token is added to the tokenizer as one "
+           "token (not a special one, so decoding keeps it), and the embeddings are resized to match:"),
+    code=f'''import torch
+from datasets import load_dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl import SFTConfig, SFTTrainer
+
+model_id = "Qwen/Qwen2.5-0.5B"  # any causal LM: a Hub id or a local folder
+ds = {{load}}
+
+tokenizer = AutoTokenizer.from_pretrained(model_id)
+tokenizer.add_tokens(["{DIFF_TOKEN}"])  # one token, never split into pieces
+model = AutoModelForCausalLM.from_pretrained(model_id)
+model.resize_token_embeddings(len(tokenizer))
+
+args = SFTConfig(output_dir="{{name}}-sft", {_STEPS}
+                 {_PRECISION})
+trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
+trainer.train()
+''',
+    notes=(f"At inference, split the model's output on `{DIFF_TOKEN}` and apply the hunks in order "
+           "(`transforms.lintseq.apply_edits` replays them)."),
+)
+
+SFT_CONVERSATIONAL = Recipe(
+    trainer="SFT",
+    intro=("Rows are TRL conversational prompt/completion pairs: `prompt` is the list of messages that was "
+           "sent, `completion` the model's reply as one assistant message (the loss falls on it only); "
+           "`messages` is the whole conversation (`prompt + completion`) for chat trainers that take one "
+           "list. The tokenizer needs a chat template (instruct models have one). Rows that share a "
+           "`source_id` are candidates for the same prompt: label them with a `labels` dataset to pair "
+           "them for DPO."),
+    code=f'''import torch
+from datasets import load_dataset
+from trl import SFTConfig, SFTTrainer
+
+model_id = "Qwen/Qwen2.5-0.5B-Instruct"  # any causal LM with a chat template: a Hub id or a local folder
+ds = {{load}}
+
+args = SFTConfig(output_dir="{{name}}-sft", {_STEPS}
+                 {_PRECISION})
+trainer = SFTTrainer(model=model_id, args=args, train_dataset=ds)
+trainer.train()
+''',
+)
+
+SFT_VARIANTS = Recipe(
+    trainer="SFT",
+    intro=("Rows are TRL prompt/completion pairs: `prompt` is the sampled problem followed by a newline, "
+           "`completion` its answer as `The answer is $\\boxed{...}$.` (from `answer_latex`), so the loss "
+           "falls on the answer only:"),
+    code=f'''import torch
+from datasets import load_dataset
+from trl import SFTConfig, SFTTrainer
+
+model_id = "Qwen/Qwen2.5-0.5B"  # any causal LM: a Hub id or a local folder
+ds = {{load}}
+
+args = SFTConfig(output_dir="{{name}}-sft", {_STEPS}
+                 {_PRECISION})
+trainer = SFTTrainer(model=model_id, args=args, train_dataset=ds)
+trainer.train()
+''',
+)
+
+DPO = Recipe(
+    trainer="DPO",
+    intro=("Rows are in TRL's preference format (`prompt`, `chosen`, `rejected`; the other columns are "
+           "ignored), plain strings or, with `format: conversational`, message lists (then the tokenizer "
+           "needs a chat template). Both sides of a pair have the same layout and line endings, so only "
+           "the code tells them apart. In the standard format each side continues the prompt; in the "
+           "conversational one each is the assistant's whole program (signature and docstring "
+           "included, as a chat model answers):"),
+    code=f'''import torch
+from datasets import load_dataset
+from trl import DPOConfig, DPOTrainer
+
+model_id = "Qwen/Qwen2.5-0.5B-Instruct"  # any causal LM: a Hub id or a local folder
+ds = {{load}}
+
+args = DPOConfig(output_dir="{{name}}-dpo", {_STEPS}
+                 {_PRECISION})
+trainer = DPOTrainer(model=model_id, args=args, train_dataset=ds)
+trainer.train()
+''',
+)
+
+KTO = Recipe(
+    trainer="KTO",
+    intro=("Rows are in TRL's unpaired preference format (`prompt`, `completion`, `label`: whether the "
+           "completion agrees with the reference on the suite, the whole input pool and fresh inputs). "
+           "Passing and failing rows are rarely balanced, so the loss on the {kto_minority} side is "
+           "weighted, as the KTO paper (Ethayarajh et al., 2024, eq. 8) advises: {kto_counts}"),
+    code=f'''import torch
+from datasets import load_dataset
+from trl import KTOConfig, KTOTrainer
+
+model_id = "Qwen/Qwen2.5-0.5B-Instruct"  # any causal LM: a Hub id or a local folder
+ds = {{load}}
+
+args = KTOConfig(output_dir="{{name}}-kto", {_STEPS}
+                 {{kto_weights}}
+                 {_PRECISION})
+trainer = KTOTrainer(model=model_id, args=args, train_dataset=ds)
+trainer.train()
+''',
+)
+
+# the ratio of weighted desirable to undesirable examples the KTO paper recommends is in [1, 4/3]
+KTO_RATIO = 1.15
+
+
+def kto_weights(desirable: int, undesirable: int) -> tuple[str, str, str]:
+    """(the KTOConfig argument line, the sentence with the counts, the weighted side) for a split
+    with these label counts: the minority side's weight puts the weighted ratio at 1.15."""
+    if not desirable or not undesirable:
+        side = "passing" if desirable else "failing"
+        return ("desirable_weight=1.0,  # every row is " + side + ": KTO needs both kinds",
+                f"this version has {desirable:,} passing and {undesirable:,} failing rows, so there is "
+                "nothing to balance (and KTO learns little from one side alone).", "either")
+    if desirable <= undesirable:
+        w = round(KTO_RATIO * undesirable / desirable, 2)
+        return (f"desirable_weight={w:.2f},  # {undesirable:,} failing / {desirable:,} passing rows x {KTO_RATIO}",
+                f"this version has {desirable:,} passing and {undesirable:,} failing rows, so "
+                f"`desirable_weight={w:.2f}`.", "passing")
+    w = round(desirable / undesirable / KTO_RATIO, 2)
+    return (f"undesirable_weight={w:.2f},  # {desirable:,} passing / {undesirable:,} failing rows / {KTO_RATIO}",
+            f"this version has {desirable:,} passing and {undesirable:,} failing rows, so "
+            f"`undesirable_weight={w:.2f}`.", "failing")
+
+
+def card_load(repo_id: str, split: str, version: str) -> str:
+    return f'load_dataset("{repo_id}", split="{split}", revision="{version}")'
+
+
+def folder_load(folder: str, split: str) -> str:
+    return f'load_dataset("{folder}", split="{split}")'
+
+
+def render(recipe: Recipe, *, load: str, name: str, label_counts: tuple[int, int] | None = None) -> str:
+    """The recipe as Markdown: the intro, the code block, the notes."""
+    weights, counts, minority = kto_weights(*label_counts) if label_counts else ("", "", "")
+    intro = recipe.intro.replace("{kto_counts}", counts).replace("{kto_minority}", minority)
+    code = (recipe.code.replace("{load}", load).replace("{name}", name).replace("{kto_weights}", weights))
+    out = f"{intro}\n\n```python\n{code}```"
+    if recipe.notes:
+        out += f"\n\n{recipe.notes}"
+    return out
+
+
+def code_blocks(markdown: str) -> list[str]:
+    """The ```python blocks of a Markdown text, in order."""
+    parts = markdown.split("```python\n")
+    return [p.split("```", 1)[0] for p in parts[1:]]
+
+
+# ---------------------------------------------------------------------------------------------
+# what a trainer sees of a row
+
+
+def flat(value) -> str:
+    """A column value as the text a tokenizer gets: a string as is, a message list its contents."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(str(m.get("content") or "") for m in value if isinstance(m, dict))
+    return "" if value is None else str(value)
+
+
+def sequence_columns(columns: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """(label, columns joined) of the sequences a TRL trainer builds from rows with these columns."""
+    cols = set(columns)
+    if {"prompt", "chosen", "rejected"} <= cols:
+        return [("prompt + chosen", ("prompt", "chosen")), ("prompt + rejected", ("prompt", "rejected"))]
+    if {"prompt", "completion"} <= cols:
+        return [("prompt + completion", ("prompt", "completion"))]
+    if "messages" in cols:
+        return [("messages", ("messages",))]
+    if "text" in cols:
+        return [("text", ("text",))]
+    return []
