@@ -158,6 +158,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("ref", metavar="DATASET[@VERSION]")
     rep.add_argument("-o", "--output", metavar="FILE.html", help="default: ./DATASET-VERSION.html")
     rep.add_argument("--samples", type=_count, default=5, metavar="N", help="sample rows to show (default 5)")
+    rep.add_argument("--tokenizer", metavar="NAME", help="count the token lengths of training kinds with this "
+                     "tokenizer (a Hub id or a local folder; needs the `train` group); default: bytes / 4")
 
     d = add("diff", "what changed between two versions: config, sources, schema, counts, rows by id")
     d.add_argument("old", metavar="DATASET@vA")
@@ -455,7 +457,12 @@ def cmd_publish(args, _beam_args) -> int:
 def cmd_report(args, _beam_args) -> int:
     from pipelines.report import write_report
     from pipelines.store import StoreError
+    from pipelines.training import TokenCounter, TokenizerError
 
+    try:
+        counter = TokenCounter(args.tokenizer)
+    except TokenizerError as e:
+        return _err(str(e), 2)
     store = _local_store(args)
     try:
         manifest = store.resolve(args.ref)
@@ -467,7 +474,7 @@ def cmd_report(args, _beam_args) -> int:
     if bad:
         return _bad_files(manifest, bad)
     out = args.output or f"{manifest['dataset']}-{manifest['version']}.html"
-    write_report(store, manifest, out, samples=args.samples)
+    write_report(store, manifest, out, samples=args.samples, counter=counter)
     print(f"wrote {out} ({manifest['dataset']}@{manifest['version']})")
     return 0
 

@@ -14,6 +14,7 @@ import json
 import altair as alt
 import duckdb
 
+from pipelines import training
 from pipelines.card import config_yaml, public_path
 from pipelines.catalog import version_connection
 from pipelines.figures import (
@@ -27,6 +28,7 @@ from pipelines.figures import (
     esc,
     generic_sample,
 )
+from pipelines.kinds import KINDS
 from pipelines.store import Store
 from transforms import fs
 
@@ -97,23 +99,43 @@ def _sources(m: dict) -> list[dict]:
     return out
 
 
-def build_figures(store: Store, manifest: dict, samples: int = 5) -> tuple[list[Figure], list[str], list[dict]]:
-    """(charts, sample rows as HTML, a few rejects) for a version."""
+def token_section(q, manifest: dict, counter: training.TokenCounter) -> tuple[str, list[Figure]]:
+    """Token lengths of what a trainer sees, for the kinds with a TRL recipe (else nothing)."""
+    kind = KINDS[manifest["kind"]]
+    if not kind.training:
+        return "", []
+    stats, points, note = training.token_lengths(q, [f["name"] for f in manifest["schema"]], counter)
+    if not stats:
+        return "", []
+    html = (f"<p>The sequences the {esc(kind.training.trainer)} recipe trains on, in tokens: {esc(note)}. "
+            f"<code>over_Nk</code>: rows longer than N&times;1024 tokens (a trainer cuts them at its "
+            f"<code>max_length</code>, 1024 by default in TRL).</p>" + _table(stats))
+    chart = alt.Chart(alt.Data(values=points)).mark_bar().encode(
+        x=alt.X("tokens:Q", bin=alt.Bin(maxbins=40), title="tokens"), y=alt.Y("count():Q", title="rows"),
+        color=alt.Color("sequence:N")).properties(width=420, height=220)
+    return html, [Figure("Token lengths", chart, f"{note}.")]
+
+
+def build_figures(store: Store, manifest: dict, samples: int = 5, counter: training.TokenCounter | None = None
+                  ) -> tuple[list[Figure], list[str], list[dict], str]:
+    """(charts, sample rows as HTML, a few rejects, the token-length section) for a version."""
     con = version_connection(store, manifest)
     q = _query(con)
     figures = common_figures(q, manifest) + FIGURES.get(manifest["kind"], lambda q, m: [])(q, manifest)
+    tokens, token_figures = token_section(q, manifest, counter or training.TokenCounter())
+    figures += token_figures
     render = SAMPLES.get(manifest["kind"], generic_sample)
     order = SAMPLE_ORDER.get(manifest["kind"], DEFAULT_SAMPLE_ORDER)
     rows = q(f"select * from data order by {order} limit {int(samples)}")
     rejects = q("select stage, reason, location, left(detail, 300) detail from rejects "
                 f"order by stage, reason, location limit {int(samples) * 2}")
     con.close()
-    return figures, [render(r) for r in rows], rejects
+    return figures, [render(r) for r in rows], rejects, tokens
 
 
-def render_report(store: Store, manifest: dict, samples: int = 5) -> str:
+def render_report(store: Store, manifest: dict, samples: int = 5, counter: training.TokenCounter | None = None) -> str:
     m = manifest
-    figures, sample_html, rejects = build_figures(store, m, samples)
+    figures, sample_html, rejects, tokens = build_figures(store, m, samples, counter)
     charts, specs = [], []
     for f in figures:
         spec = f.chart.properties(title=f.title).to_dict() if f.title else f.chart.to_dict()
@@ -134,13 +156,15 @@ def render_report(store: Store, manifest: dict, samples: int = 5) -> str:
     return PAGE.format(
         title=esc(title), heading=esc(f"{m['dataset']}@{m['version']}"), description=esc(m.get("description") or ""),
         summary=_summary(m), charts="".join(charts), quality=quality or "<p class='muted'>none recorded</p>",
+        tokens=(f"<h2>Token lengths</h2>{tokens}" if tokens else ""),
         samples=samples_html or "<p class='muted'>no rows</p>", rejects=_table(rejects), stages=stages,
         sources=_table(_sources(m)), schema=schema, config=code(config), css=CSS,
         bundle=vega_bundle(), specs=_script_json(specs))
 
 
-def write_report(store: Store, manifest: dict, path: str, samples: int = 5) -> str:
-    fs.write_bytes(path, render_report(store, manifest, samples).encode())
+def write_report(store: Store, manifest: dict, path: str, samples: int = 5,
+                 counter: training.TokenCounter | None = None) -> str:
+    fs.write_bytes(path, render_report(store, manifest, samples, counter).encode())
     return path
 
 
@@ -184,6 +208,7 @@ PAGE = """<!DOCTYPE html>
 <div class="charts">{charts}</div>
 <h2>Quality figures</h2>
 {quality}
+{tokens}
 <h2>Sample rows</h2>
 {samples}
 <h2>Rejects (first few)</h2>

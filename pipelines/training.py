@@ -12,11 +12,12 @@ prompt + chosen and prompt + rejected; the report counts their tokens.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from transforms.lintseq.core import DIFF_TOKEN
 
-CONTEXT_LENGTHS = (2048, 4096, 8192, 32768)
+CONTEXT_LENGTHS = (1024, 2048, 4096, 8192, 32768)  # 1024: TRL's default max_length
 TRL_VERSION = "1.16"  # the TRL release the recipes are proven with (pyproject's `train` group)
 
 _PRECISION = "bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported()"
@@ -219,3 +220,94 @@ def sequence_columns(columns: list[str]) -> list[tuple[str, tuple[str, ...]]]:
     if "text" in cols:
         return [("text", ("text",))]
     return []
+
+
+class TokenizerError(ValueError):
+    """A tokenizer that cannot be loaded (the message names it and why)."""
+
+
+class TokenCounter:
+    """Token counts under a named tokenizer (transformers' `AutoTokenizer`: a Hub id or a local
+    folder; needs the `train` group), or the bytes / 4 estimate when none is named."""
+
+    def __init__(self, name: str | None = None):
+        self.name, self.tok = name, None
+        if not name:
+            return
+        try:
+            from transformers import AutoTokenizer
+        except ImportError:
+            raise TokenizerError("--tokenizer needs transformers: install the `train` group "
+                                 "(bash .ci/setup --train)") from None
+        try:
+            self.tok = AutoTokenizer.from_pretrained(name)
+        except Exception as e:  # noqa: BLE001 - any load failure is the user's to fix, named
+            raise TokenizerError(f"cannot load tokenizer {name!r}: {str(e).strip().splitlines()[0][:300]}") from None
+        self.family = self._family(name)
+
+    @staticmethod
+    def _family(name: str) -> str:
+        """The model family the tokenizer belongs to (its config's `model_type`), when known."""
+        try:
+            from transformers import AutoConfig
+
+            return AutoConfig.from_pretrained(name).model_type
+        except Exception:  # noqa: BLE001 - a tokenizer without a model config: no family to name
+            return ""
+
+    @property
+    def label(self) -> str:
+        if self.tok is None:
+            return "bytes / 4 (an estimate: no tokenizer named)"
+        family = f"{self.family} tokenizer" if self.family else "tokenizer"
+        return f"{family} {self.name} (vocabulary {len(self.tok):,})"
+
+    def count(self, values: list) -> int:
+        """Tokens of one sequence: the values of its columns, joined (message lists through the
+        tokenizer's chat template when it has one, as the trainers do)."""
+        if self.tok is not None and all(isinstance(v, list) for v in values) and getattr(self.tok, "chat_template", None):
+            ids = self.tok.apply_chat_template([m for v in values for m in v], tokenize=True)
+            return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
+        text = "".join(flat(v) for v in values)
+        if self.tok is None:
+            return -(-len(text.encode()) // 4)
+        return len(self.tok(text)["input_ids"])
+
+
+def length_stats(lengths: list[int]) -> dict:
+    """min / median / p90 / p99 / max and how many exceed each of CONTEXT_LENGTHS."""
+    xs = sorted(lengths)
+    if not xs:
+        return {}
+
+    def q(p: float) -> int:
+        return xs[min(len(xs) - 1, int(p * (len(xs) - 1) + 0.5))]
+
+    out = {"rows": len(xs), "min": xs[0], "median": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": xs[-1]}
+    for n in CONTEXT_LENGTHS:
+        out[f"over_{n // 1024}k"] = len(xs) - bisect.bisect_right(xs, n)
+    return out
+
+
+MAX_TOKENIZED_ROWS = 20_000  # with a real tokenizer, a deterministic sample past this
+
+
+def token_lengths(q, columns: list[str], counter: TokenCounter) -> tuple[list[dict], list[dict], str]:
+    """(a stats row per sequence, (sequence, tokens) rows for a histogram, a note on what was
+    counted) over the version's `data` view, through the query function `q`."""
+    seqs = sequence_columns(columns)
+    if not seqs:
+        return [], [], ""
+    total = q("select count(*) n from data")[0]["n"]
+    cols = sorted({c for _, cs in seqs for c in cs})
+    select = ", ".join(f'"{c}"' for c in cols)
+    sample = counter.tok is not None and total > MAX_TOKENIZED_ROWS
+    sql = f"select {select} from data" + (f" order by hash(id) limit {MAX_TOKENIZED_ROWS}" if sample else "")
+    rows = q(sql)
+    stats, points = [], []
+    for label, cs in seqs:
+        lengths = [counter.count([r[c] for c in cs]) for r in rows]
+        stats.append({"sequence": label, **length_stats(lengths)})
+        points += [{"sequence": label, "tokens": n} for n in lengths]
+    note = f"{counter.label}; " + (f"a sample of {len(rows):,} of {total:,} rows" if sample else f"all {total:,} rows")
+    return stats, points, note

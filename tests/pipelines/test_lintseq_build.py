@@ -19,13 +19,17 @@ def rows_of(root: Path, name: str) -> list[dict]:
 
 
 def check_every_row(rows: list[dict]) -> None:
+    """Every row replays from its start state (the prompt when the edits start from it) and every
+    state in between parses and is lint-clean."""
     states = []
     for row in rows:
-        assert apply_edits(row["edits"]) == row["program"], row["id"]
+        start = row["prompt"] if row["starts_from_prompt"] else ""
+        assert apply_edits(row["edits"], start) == row["program"], row["id"]
         assert row["n_edits"] == len(row["edits"])
-        assert row["text"].startswith(row["prompt"]) and row["text"].count("<|diff|>") == row["n_edits"]
+        assert row["text"] == row["prompt"] + row["completion"]
+        assert row["completion"].count("<|diff|>") == row["n_edits"]
         for k in range(1, row["n_edits"]):
-            states.append(apply_edits(row["edits"][:k]))
+            states.append(apply_edits(row["edits"][:k], start))
     assert all(syntax_error(s) is None for s in states)
     with Ruff() as ruff:
         assert all(f == () for f in ruff.check_many(states))
@@ -52,6 +56,7 @@ def test_demo_lintseq_rows_and_determinism(tmp_path):
     rows = rows_of(tmp_path / "a", "lintseq")
     assert len(rows) == 100
     check_every_row(rows)
+    assert all(r["starts_from_prompt"] for r in rows)  # HumanEval's programs continue their prompts
     run_cli("build", "configs/demo.yaml", "--only", "lintseq", "--root", str(tmp_path / "b"),
             "--set", "lintseq.beam.workers=2")
     a, b = (json.loads(run_cli("show", "lintseq", root=tmp_path / x).stdout) for x in "ab")

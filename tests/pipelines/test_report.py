@@ -3,6 +3,7 @@ chart must render to a non-empty SVG with data marks, with no console errors and
 
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -75,6 +76,28 @@ def test_report_of_a_version_with_rejects_charts_them(demo_store, tmp_path):
     rejects = [c for c in result.value["charts"] if c["title"] == "Rejects by stage and reason"]
     assert rejects and rejects[0]["marks"] == len(manifest["rejects"]["by_stage"]["variants"])
     assert "invalid_efa" in out.read_text()
+
+
+def test_report_shows_token_lengths_of_training_kinds(demo_store, tmp_path):
+    """Without --tokenizer, the bytes / 4 estimate, over every row; kinds that are not trained on
+    have no such section."""
+    import duckdb
+
+    out = tmp_path / "l.html"
+    run_cli("report", "lintseq@v1", "-o", str(out), "--root", str(demo_store))
+    page = out.read_text()
+    assert "<h2>Token lengths</h2>" in page and "bytes / 4" in page and "over_1k" in page
+    files = [str(p) for p in (demo_store / "lintseq" / "v1" / "data").glob("*.parquet")]
+    longest = duckdb.sql(f"select max(ceil(octet_length(encode(prompt || completion)) / 4))::int from "
+                         f"read_parquet({files})").fetchall()[0][0]
+    table = page.split("<h2>Token lengths</h2>", 1)[1].split("</table>", 1)[0]
+    cells = re.findall(r"<td>([^<]*)</td>", table)
+    assert cells[0] == "prompt + completion" and int(cells[6]) == longest  # sequence, rows, min, ..., max
+    run_cli("report", "problems@v1", "-o", str(tmp_path / "p.html"), "--root", str(demo_store))
+    assert "Token lengths" not in (tmp_path / "p.html").read_text()
+    proc = run_cli("report", "lintseq@v1", "--tokenizer", str(tmp_path / "nothing-here"), "--root",
+                   str(demo_store), check=False)
+    assert proc.returncode == 2 and ("cannot load tokenizer" in proc.stderr or "needs transformers" in proc.stderr)
 
 
 def test_report_names_a_missing_version(demo_store):
@@ -163,3 +186,5 @@ def test_report_and_card_of_model_responses(tmp_path, monkeypatch):
                  "--root", str(tmp_path / "store")]) == 0
     ds = datasets.load_dataset(str(dry), cache_dir=str(tmp_path / "hf-cache"))["train"]
     assert ds.num_rows == 40 and "**finish reasons**" in (dry / "README.md").read_text()
+    assert ds[0]["prompt"][0]["role"] == "system" and ds[0]["completion"][0]["role"] == "assistant"
+    assert ds[0]["messages"] == ds[0]["prompt"] + ds[0]["completion"]

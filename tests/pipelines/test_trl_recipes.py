@@ -181,6 +181,20 @@ def test_the_kto_weight_comes_from_the_versions_own_counts(recipes):
     assert no / yes <= weight <= no / yes * 1.33
 
 
+def test_the_report_counts_tokens_with_a_named_tokenizer(recipes, tmp_path):
+    """`report --tokenizer` counts what the recipe's trainer tokenises: for `labels`, exactly the
+    untruncated lengths the KTO run saw."""
+    model = Path(recipes["results"]["card:labels"]["code"].split('model_id = "', 1)[1].split('"', 1)[0])
+    out = tmp_path / "labels.html"
+    run_cli("report", "labels@v1", "-o", str(out), "--tokenizer", str(model), "--root", str(recipes["store"].root))
+    table = out.read_text().split("<h2>Token lengths</h2>", 1)[1].split("</table>", 1)[0]
+    assert f"llama tokenizer {model}" in table
+    cells = re.findall(r"<td>([^<]*)</td>", table)
+    lengths = recipes["results"]["card:labels"]["lengths"]
+    assert cells[0] == "prompt + completion" and int(cells[1]) == len(lengths)
+    assert int(cells[2]) == min(lengths) and int(cells[6]) == max(lengths)
+
+
 def test_kto_weights_for_either_imbalance_and_degenerate_splits():
     line, _, side = training.kto_weights(10, 90)
     assert side == "passing" and line.startswith("desirable_weight=10.35,")

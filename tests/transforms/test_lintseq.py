@@ -34,15 +34,16 @@ def ruff():
         yield r
 
 
-def assert_invariants(program: str, paths, ruff: Ruff) -> None:
+def assert_invariants(program: str, paths, ruff: Ruff, start: str = "") -> None:
     """Replays exactly; insertion-only; every state parses and is lint-clean; ends at the program."""
     for path in paths:
-        assert apply_edits(path.edits) == program
-        assert path.states[0] == "" and path.states[-1] == program
+        assert path.start == start
+        assert apply_edits(path.edits, start) == program
+        assert path.states[0] == start and path.states[-1] == program
         for k, edit in enumerate(path.edits):
             assert edit.startswith("@@ -")
             assert not any(line.startswith("-") for line in edit.split("\n"))
-            assert apply_edits(path.edits[:k + 1]) == path.states[k + 1]
+            assert apply_edits(path.edits[:k + 1], start) == path.states[k + 1]
         for state in path.states:
             assert syntax_error(state) is None, state
         assert all(f == () for f in ruff.check_many(path.states)), path.states
@@ -452,3 +453,91 @@ def test_property_invariants_on_random_modules(program, seed):
             assert e.reason == "lint_errors"
             return
         assert_invariants(program, paths, r)
+
+
+# -- starting from the prompt ----------------------------------------------------------------
+
+
+def test_a_program_that_continues_its_prompt_is_edited_from_the_prompt(ruff):
+    """HumanEval's prompt (imports, signature, docstring) is the start state: no edit re-writes it,
+    every state keeps it as its beginning, and the invariants hold from there."""
+    recs = humaneval(12)
+    jobs = [Job(r["prompt"] + r["canonical_solution"], r["task_id"], 3, 0, prefix=r["prompt"]) for r in recs]
+    for rec, job, paths in zip(recs, jobs, lintseq_batch(jobs, ruff), strict=True):
+        assert_invariants(job.program, paths, ruff, start=rec["prompt"])
+        prompt_lines = {line for line in rec["prompt"].splitlines() if line.strip()}
+        for path in paths:
+            assert all(state.startswith(rec["prompt"]) for state in path.states)
+            written = {line[1:] for edit in path.edits for line in edit.splitlines() if line.startswith("+")}
+            assert not (prompt_lines & written) - {line for line in rec["canonical_solution"].splitlines()}
+    # the same program without the prefix is edited from nothing, as the paper does
+    (paths,) = lintseq_batch([Job(jobs[0].program, recs[0]["task_id"], 3, 0)], ruff)
+    assert_invariants(jobs[0].program, paths, ruff)
+
+
+@pytest.mark.parametrize("prefix, why", [
+    ("import os\n\n\ndef f(x):\n", "not a clean state alone (unused import, a header without a body)"),
+    ("import os\n\n\ndef f(x):\n    # add\n", "ends inside a unit (the comment goes with the line below)"),
+    ("import sys\n", "not what the program starts with"),
+])
+def test_a_prompt_that_is_no_clean_start_state_falls_back_to_nothing(ruff, prefix, why):
+    program = "import os\n\n\ndef f(x):\n    # add\n    return os.sep + x\n"
+    paths = sample_edit_paths(program, 3, seed=1, prefix=prefix, ruff=ruff)
+    assert_invariants(program, paths, ruff)  # from the empty program: {why}
+
+
+def test_a_walk_that_must_delete_a_prompt_line_redoes_the_program_from_nothing(ruff, monkeypatch):
+    """If getting clean would delete a prompt unit, the start state cannot hold: the program's
+    walks are redone unpinned (here forced by seeding a prompt unit), and still valid."""
+    from transforms.lintseq import core
+
+    rec = humaneval(1)[0]
+    program = rec["prompt"] + rec["canonical_solution"]
+    real = core._Walk._delete_seed
+    calls = Counter()
+
+    def seed_a_prompt_unit_first(self):
+        calls[self.pinned > 0] += 1
+        if self.pinned:
+            self._delete(0)  # what a linter finding on a prompt line would do
+        else:
+            real(self)
+
+    monkeypatch.setattr(core._Walk, "_delete_seed", seed_a_prompt_unit_first)
+    paths = sample_edit_paths(program, 2, seed=0, prefix=rec["prompt"], ruff=ruff)
+    assert calls[True] == 2 and calls[False] > 0  # both pinned walks broke, the redo ran unpinned
+    assert_invariants(program, paths, ruff)
+
+
+def test_lintseq_rows_are_prompt_completion_pairs(ruff):
+    """The Beam stage's rows: `text == prompt + completion`, the completion the edits after the
+    diff token; `from_prompt: false` keeps the paper's from-nothing sequences (other ids)."""
+    recs = humaneval(3)
+    records = [{"id": r["task_id"], "source_id": r["task_id"], "prompt": r["prompt"],
+                "solution": r["prompt"] + r["canonical_solution"]} for r in recs]
+    rows = {}
+    for from_prompt in (True, False):
+        fn = LintSeqFn(LintSeqParams(paths_per_program=2, from_prompt=from_prompt))
+        fn.setup()
+        try:
+            rows[from_prompt] = [row for out in fn(records) for row in out]
+        finally:
+            fn.teardown()
+    for from_prompt, out in rows.items():
+        assert len(out) == 6
+        for row in out:
+            assert row["text"] == row["prompt"] + row["completion"]
+            assert row["completion"].startswith("<|diff|>\n") and row["starts_from_prompt"] is from_prompt
+            start = row["prompt"] if from_prompt else ""
+            assert apply_edits(row["edits"], start) == row["program"]
+    assert not {r["id"] for r in rows[True]} & {r["id"] for r in rows[False]}
+    # from nothing, the first edits re-write the prompt's code; from the prompt, they never do
+    assert sum(len(r["completion"]) for r in rows[False]) > sum(len(r["completion"]) for r in rows[True])
+    # a bare instruction (no newline at its end) still gives text == prompt + completion
+    fn = LintSeqFn(LintSeqParams(paths_per_program=1))
+    fn.setup()
+    try:
+        (row,) = fn([{"id": "x", "source_id": "x", "prompt": "Write it.", "solution": "x = 1\n"}])[0]
+    finally:
+        fn.teardown()
+    assert row["completion"] == "\n<|diff|>\n@@ -0,0 +1,1 @@\n+x = 1\n" and not row["starts_from_prompt"]

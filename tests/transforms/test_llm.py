@@ -68,7 +68,9 @@ def test_success_with_n_choices_tokens_and_traceable_prompts(tmp_path):
     template = PromptTemplate.load("solve")
     row = out[0]
     assert row["template"] == "solve" and row["template_version"] == template.version
-    messages = json.loads(row["messages"])
+    messages = row["prompt"]  # TRL's conversational prompt/completion, real message lists
+    assert row["completion"] == [{"role": "assistant", "content": row["response"]}]
+    assert row["messages"] == messages + row["completion"]
     assert messages[0]["role"] == "system" and row["response"].startswith("answer ")
     assert messages[-1]["content"][:40] in row["response"]  # this row answers this prompt
     assert sorted({r["choice_index"] for r in out}) == [0, 1, 2]
