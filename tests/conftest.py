@@ -58,5 +58,6 @@ DEMO_DATASETS = ["problems", "lintseq", "tests", "labels", "preferences", "pragm
 def demo_store(tmp_path_factory) -> Path:
     """The bundled demo (every kind but `responses`) built once per test session; read-only."""
     root = tmp_path_factory.mktemp("demo") / "store"
-    run_cli("build", "configs/demo.yaml", "--root", str(root), "-q")
+    proc = run_cli("build", "configs/demo.yaml", "--root", str(root))
+    (root.parent / "build.out").write_text(proc.stdout)  # its summary, for test_cli
     return root

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,15 +12,15 @@ from tests.conftest import REPO, humaneval, run_cli, write_jsonl
 
 
 def test_demo_builds_once_then_is_unchanged_and_answers_sql(store_root, demo_store):
-    first = run_cli("build", "configs/demo.yaml", "--root", str(store_root))
-    assert "created v1" in first.stdout and "normalise" in first.stdout
-    # deterministic: another build of the demo, in another store (no shared caches), has the same rows
-    fingerprints = {}
-    for root in (store_root, demo_store):
-        rows = json.loads(run_cli("sql", "select dataset, fingerprint from versions where version = 'v1' "
-                                         "order by 1", "--format", "json", root=root).stdout)
-        fingerprints[root] = {r["dataset"]: r["fingerprint"] for r in rows}
-    assert len(fingerprints[store_root]) == 8 and fingerprints[store_root] == fingerprints[demo_store]
+    """The session's demo build (its summary kept by the fixture), then a rebuild of a copy: every
+    dataset unchanged. (Independent builds of the demo, in fresh stores under each runner mode,
+    are compared with this one in test_modes.py.)"""
+    first = (demo_store.parent / "build.out").read_text()
+    assert first.count("created v1") == 8 and "normalise" in first
+    shutil.copytree(demo_store, store_root)
+    rows = json.loads(run_cli("sql", "select dataset, fingerprint from versions where version = 'v1' "
+                                     "order by 1", "--format", "json", root=store_root).stdout)
+    assert len(rows) == 8
     second = run_cli("build", "configs/demo.yaml", "--root", str(store_root))
     assert "unchanged" in second.stdout and "created" not in second.stdout
     out = run_cli("sql", "select count(*) as n from problems", "--format", "json", root=store_root)
