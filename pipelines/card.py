@@ -204,7 +204,7 @@ def training_section(manifest: dict, repo_id: str, data_files: dict[str, list[st
     split = manifest["config"].get("split") or sorted(manifest["splits"])[0]
     counts = label_counts(data_files.get(split, [])) if kind.training.trainer == "KTO" else None
     text = training.render(kind.training, load=training.card_load(repo_id, split, manifest["version"]),
-                           name=manifest["dataset"], label_counts=counts)
+                           name=manifest["dataset"], label_counts=counts, diff_token=training.diff_token(manifest))
     return text + (f"\n\nProven with TRL {training.TRL_VERSION} (codekiln runs this recipe on its demo "
                    "outputs in CI).")
 

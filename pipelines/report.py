@@ -104,6 +104,8 @@ def token_section(q, manifest: dict, counter: training.TokenCounter) -> tuple[st
     kind = KINDS[manifest["kind"]]
     if not kind.training:
         return "", []
+    if kind.training.adds_tokens:
+        counter.add_tokens([training.diff_token(manifest)])
     stats, points, note = training.token_lengths(q, [f["name"] for f in manifest["schema"]], counter)
     if not stats:
         return "", []

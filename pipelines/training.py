@@ -28,19 +28,20 @@ _STEPS = "max_steps=-1,  # -1: num_train_epochs (3) over the whole split"
 class Recipe:
     trainer: str  # SFT | DPO | KTO
     intro: str  # Markdown: what the rows are to the trainer
-    code: str  # Python, with {load}, {name} (and {kto_weights})
+    code: str  # Python, with {load}, {name} (and {kto_weights}, {diff_token})
     notes: str = ""  # Markdown after the code
+    adds_tokens: bool = False  # the recipe adds the diff token to the tokenizer (token counts do too)
 
 
 SFT_LINTSEQ = Recipe(
     trainer="SFT",
-    intro=(f"Rows are TRL prompt/completion pairs: `prompt` is the instruction (or the code the program "
-           f"continues), `completion` the edit sequence, each edit after the diff token `{DIFF_TOKEN}`, "
+    intro=("Rows are TRL prompt/completion pairs: `prompt` is the instruction (or the code the program "
+           "continues), `completion` the edit sequence, each edit after the diff token `{diff_token}`, "
            "so the loss falls on the edits only. When `starts_from_prompt` is true the edits start from "
            "the prompt's code and never write it again. `text` (= `prompt + completion`) is the same "
            "example as one string, for trainers without a prompt/completion format; TRL ignores it "
            "because the rows have a `prompt` column. The diff token is added to the tokenizer as one "
-           "token (not a special one, so decoding keeps it), and the embeddings are resized to match:"),
+           "token (not a special one, so decoding keeps it), and the embeddings grow if they have no room for it:"),
     code=f'''import torch
 from datasets import load_dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -50,17 +51,20 @@ model_id = "Qwen/Qwen2.5-0.5B"  # any causal LM: a Hub id or a local folder
 ds = {{load}}
 
 tokenizer = AutoTokenizer.from_pretrained(model_id)
-tokenizer.add_tokens(["{DIFF_TOKEN}"])  # one token, never split into pieces
+tokenizer.add_tokens(["{{diff_token}}"])  # one token, never split into pieces
 model = AutoModelForCausalLM.from_pretrained(model_id)
-model.resize_token_embeddings(len(tokenizer))
+if len(tokenizer) > model.get_input_embeddings().num_embeddings:  # room for it (Qwen has spare rows)
+    model.resize_token_embeddings(len(tokenizer))
 
 args = SFTConfig(output_dir="{{name}}-sft", {_STEPS}
                  {_PRECISION})
 trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
 trainer.train()
 ''',
-    notes=(f"At inference, split the model's output on `{DIFF_TOKEN}` and apply the hunks in order "
-           "(`transforms.lintseq.apply_edits` replays them)."),
+    notes=("At inference the program is `apply_edits(completion_edits(output), start)` (both in "
+           "`transforms.lintseq`), where `start` is the prompt when the model continues its code "
+           "(`starts_from_prompt`), else `\"\"`."),
+    adds_tokens=True,
 )
 
 SFT_CONVERSATIONAL = Recipe(
@@ -68,9 +72,9 @@ SFT_CONVERSATIONAL = Recipe(
     intro=("Rows are TRL conversational prompt/completion pairs: `prompt` is the list of messages that was "
            "sent, `completion` the model's reply as one assistant message (the loss falls on it only); "
            "`messages` is the whole conversation (`prompt + completion`) for chat trainers that take one "
-           "list. The tokenizer needs a chat template (instruct models have one). Rows that share a "
-           "`source_id` are candidates for the same prompt: label them with a `labels` dataset to pair "
-           "them for DPO."),
+           "list. The tokenizer needs a chat template (instruct models have one). For DPO on a model's "
+           "own answers, let the `labels` kind ask the model (`params.llm_samples` with an `llm:` block): "
+           "it judges every answer by execution, and `preferences` pairs them."),
     code=f'''import torch
 from datasets import load_dataset
 from trl import SFTConfig, SFTTrainer
@@ -170,6 +174,11 @@ def kto_weights(desirable: int, undesirable: int) -> tuple[str, str, str]:
             f"`undesirable_weight={w:.2f}`.", "failing")
 
 
+def diff_token(manifest: dict) -> str:
+    """The diff token a LintSeq version was built with (its params, else the default)."""
+    return (manifest["config"].get("params") or {}).get("diff_token") or DIFF_TOKEN
+
+
 def card_load(repo_id: str, split: str, version: str) -> str:
     return f'load_dataset("{repo_id}", split="{split}", revision="{version}")'
 
@@ -178,11 +187,14 @@ def folder_load(folder: str, split: str) -> str:
     return f'load_dataset("{folder}", split="{split}")'
 
 
-def render(recipe: Recipe, *, load: str, name: str, label_counts: tuple[int, int] | None = None) -> str:
+def render(recipe: Recipe, *, load: str, name: str, label_counts: tuple[int, int] | None = None,
+           diff_token: str = DIFF_TOKEN) -> str:
     """The recipe as Markdown: the intro, the code block, the notes."""
     weights, counts, minority = kto_weights(*label_counts) if label_counts else ("", "", "")
-    intro = recipe.intro.replace("{kto_counts}", counts).replace("{kto_minority}", minority)
-    code = (recipe.code.replace("{load}", load).replace("{name}", name).replace("{kto_weights}", weights))
+    intro = (recipe.intro.replace("{kto_counts}", counts).replace("{kto_minority}", minority)
+             .replace("{diff_token}", diff_token))
+    code = (recipe.code.replace("{load}", load).replace("{name}", name).replace("{kto_weights}", weights)
+            .replace("{diff_token}", diff_token))
     out = f"{intro}\n\n```python\n{code}```"
     if recipe.notes:
         out += f"\n\n{recipe.notes}"
@@ -262,16 +274,21 @@ class TokenCounter:
         family = f"{self.family} tokenizer" if self.family else "tokenizer"
         return f"{family} {self.name} (vocabulary {len(self.tok):,})"
 
+    def add_tokens(self, tokens: list[str]) -> None:
+        """Tokens the recipe adds (LintSeq's diff token): counted as one each, as trained."""
+        if self.tok is not None:
+            self.tok.add_tokens(tokens)
+
     def count(self, values: list) -> int:
-        """Tokens of one sequence: the values of its columns, joined (message lists through the
-        tokenizer's chat template when it has one, as the trainers do)."""
+        """Tokens of one sequence as TRL builds it: the values of its columns joined, then the EOS
+        token (message lists through the tokenizer's chat template when it has one)."""
         if self.tok is not None and all(isinstance(v, list) for v in values) and getattr(self.tok, "chat_template", None):
             ids = self.tok.apply_chat_template([m for v in values for m in v], tokenize=True)
             return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
         text = "".join(flat(v) for v in values)
         if self.tok is None:
             return -(-len(text.encode()) // 4)
-        return len(self.tok(text)["input_ids"])
+        return len(self.tok(text)["input_ids"]) + 1
 
 
 def length_stats(lengths: list[int]) -> dict:

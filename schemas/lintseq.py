@@ -13,7 +13,8 @@ LINTSEQ = DatasetSchema(
         [
             pa.field("id", pa.string(), nullable=False),
             pa.field("source_id", pa.string(), nullable=False),
-            pa.field("prompt", pa.string(), nullable=False),  # instruction; empty for bare code
+            # the instruction (or code the program continues), ending with a newline; empty for bare code
+            pa.field("prompt", pa.string(), nullable=False),
             pa.field("program", pa.string(), nullable=False),  # the source program
             # zero-context insertion hunks, from the prompt when `starts_from_prompt`, else from nothing
             pa.field("edits", pa.list_(pa.string()), nullable=False),
@@ -21,8 +22,7 @@ LINTSEQ = DatasetSchema(
             pa.field("path_index", pa.int64(), nullable=False),
             pa.field("seed", pa.int64(), nullable=False),
             pa.field("starts_from_prompt", pa.bool_(), nullable=False),
-            # what a model learns to write after the prompt: diff token + edit, ... (TRL prompt/completion;
-            # a newline first when the prompt has none at its end, so that text == prompt + completion)
+            # what a model learns to write after the prompt: diff token + edit, ... (TRL prompt/completion)
             pa.field("completion", pa.string(), nullable=False),
             pa.field("text", pa.string(), nullable=False),  # prompt + completion, one string
         ]

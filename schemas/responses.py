@@ -16,7 +16,8 @@ RESPONSES = DatasetSchema(
             pa.field("template_version", pa.string(), nullable=False),
             # TRL's conversational prompt/completion: the messages sent, then the model's reply
             pa.field("prompt", MESSAGES, nullable=False),
-            pa.field("completion", MESSAGES, nullable=False),  # one assistant message: `response`
+            # one assistant message: `response` without leading line breaks
+            pa.field("completion", MESSAGES, nullable=False),
             pa.field("messages", MESSAGES, nullable=False),  # the whole conversation: prompt + completion
             pa.field("sample_index", pa.int64(), nullable=False),
             pa.field("choice_index", pa.int64(), nullable=False),

@@ -6,7 +6,7 @@ to use and where its output goes. Only the user's knobs are changed, each of whi
 exactly once: `model_id = "..."`, `output_dir="..."` and `max_steps=-1`; everything else runs
 verbatim. Per job the result records the final training loss, every warning raised and every
 WARNING-or-worse record logged (TRL and transformers log their data warnings), and the
-untruncated token length of each sequence the trainer built, against its `max_length`.
+token length of each sequence the trainer built, against its `max_length`.
 """
 
 from __future__ import annotations
@@ -42,27 +42,34 @@ class Records(logging.Handler):
         self.messages.append(f"{record.name}: {record.getMessage()}")
 
 
-def untruncated_lengths(trainer, dataset) -> list[int]:
-    """Token counts of each row's sequences before any truncation, as the trainer would build them."""
-    from pipelines.training import sequence_columns
+def trained_lengths(trainer) -> dict[str, list[int]]:
+    """The token length of every sequence the trainer built from the rows (its own tokenisation:
+    chat template, EOS, KTO's mismatched KL pairs), before its collator cuts at max_length, per
+    kind of sequence, in row order."""
+    ds = trainer.train_dataset
+    cols = ds.column_names
+    if "input_ids" in cols:  # SFT
+        return {"input_ids": [len(ids) for ids in ds["input_ids"]]}
+    prompts = ds["prompt_ids"]  # DPO: chosen/rejected; KTO: completion and its KL pair
+    return {side: [len(p) + len(c) for p, c in zip(prompts, ds[side], strict=True)]
+            for side in ("chosen_ids", "rejected_ids", "completion_ids", "KL_completion_ids") if side in cols}
 
-    tok = trainer.processing_class
-    chat = getattr(tok, "chat_template", None)
-    out = []
-    for row in dataset:
-        for _, cols in sequence_columns(list(row)):
-            values = [row[c] for c in cols]
-            if all(isinstance(v, list) for v in values) and chat:
-                ids = tok.apply_chat_template([m for v in values for m in v], tokenize=True)
-                ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
-            else:
-                ids = tok("".join(v if isinstance(v, str) else "" for v in values))["input_ids"]
-            out.append(len(ids))
-    return out
+
+def forget_warnings_shown() -> None:
+    """transformers' and accelerate's `warning_once` remember what they said: a warning that an
+    earlier job raised must be raised again by the next."""
+    import logging as std
+
+    from accelerate.logging import MultiProcessAdapter
+
+    for fn in (getattr(std.Logger, "warning_once", None), MultiProcessAdapter.warning_once):
+        if hasattr(fn, "cache_clear"):
+            fn.cache_clear()
 
 
 def run(job: dict) -> dict:
     code = with_knobs(job["code"], job["model"], job["output"], job.get("steps", 2))
+    forget_warnings_shown()
     handler = Records()
     for name in ("trl", "transformers", "datasets", "accelerate"):
         logging.getLogger(name).addHandler(handler)
@@ -85,7 +92,7 @@ def run(job: dict) -> dict:
         "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
         "logged": handler.messages,
         "max_length": max_length,
-        "lengths": untruncated_lengths(trainer, namespace["ds"]),
+        "lengths": trained_lengths(trainer),
         "rows": len(namespace["ds"]),
         "columns": list(namespace["ds"].column_names),
     }

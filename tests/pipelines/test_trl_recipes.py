@@ -19,13 +19,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+# no skip: the README's test command (`bash .ci/setup --dev`) installs the `train` group
+import trl  # noqa: E402, F401
+
 from pipelines import training
 from pipelines.kinds import KINDS
 from pipelines.store import Store
 from tests.conftest import REPO, run_cli
 from tests.llm_server import FakeOpenAI
-
-pytest.importorskip("trl", reason="the `train` group is not installed: bash .ci/setup --dev")
 
 # (dataset in the demo, how the README refers to it); `responses` and conversational
 # preferences are built here (the demo has no model endpoint and builds the standard format)
@@ -138,8 +139,9 @@ def test_the_cards_recipe_trains_two_steps_without_a_data_warning(recipes, name)
     assert r["steps"] == 2 and r["train_loss"] is not None and math.isfinite(r["train_loss"])
     noise = [w for w in r["warnings"] + r["logged"] if not any(re.search(p, w) for p in HARMLESS)]
     assert noise == [], noise  # TRL's data warnings (imbalance, prompt/completion boundary, ...) fail here
-    # nothing is cut by the trainer's default max_length (1024) at this data's size
-    assert r["max_length"] and max(r["lengths"]) <= r["max_length"], (max(r["lengths"]), r["max_length"])
+    # nothing is cut by the trainer's default max_length (1024): every sequence it built is shorter
+    longest = max(n for side in r["lengths"].values() for n in side)
+    assert r["max_length"] and longest < r["max_length"], (longest, r["max_length"])
 
 
 @pytest.mark.parametrize("name", [n for n in TRAINED if n != "preferences-chat"])
@@ -154,6 +156,11 @@ def test_no_row_repeats_its_prompt_in_what_is_trained(recipes, name):
         for col in ("completion", "chosen", "rejected"):
             if col in row:
                 assert len(prompt) < 40 or prompt not in training.flat(row[col]), (col, row["id"])
+        if name == "lintseq":  # the edits' lines are `+`-prefixed: no edit writes a prompt line
+            assert row["starts_from_prompt"]  # HumanEval's programs continue their prompts
+            written = {line[1:] for line in row["completion"].splitlines() if line.startswith("+")}
+            prompt_lines = {line for line in row["prompt"].splitlines() if line.strip()}
+            assert not prompt_lines & written - set(row["program"][len(row["prompt"]):].splitlines()), row["id"]
 
 
 def test_the_readme_shows_the_cards_recipes_and_they_run_verbatim(recipes):
@@ -190,9 +197,10 @@ def test_the_report_counts_tokens_with_a_named_tokenizer(recipes, tmp_path):
     table = out.read_text().split("<h2>Token lengths</h2>", 1)[1].split("</table>", 1)[0]
     assert f"llama tokenizer {model}" in table
     cells = re.findall(r"<td>([^<]*)</td>", table)
-    lengths = recipes["results"]["card:labels"]["lengths"]
+    lengths = recipes["results"]["card:labels"]["lengths"]["completion_ids"]  # KTOTrainer's own
     assert cells[0] == "prompt + completion" and int(cells[1]) == len(lengths)
-    assert int(cells[2]) == min(lengths) and int(cells[6]) == max(lengths)
+    assert int(cells[2]) == min(lengths) and int(cells[3]) == sorted(lengths)[len(lengths) // 2]
+    assert int(cells[6]) == max(lengths)
 
 
 def test_kto_weights_for_either_imbalance_and_degenerate_splits():

@@ -17,6 +17,7 @@ from transforms.lintseq import (
     ProgramRejected,
     Ruff,
     apply_edits,
+    completion_edits,
     lintseq_batch,
     sample_edit_paths,
 )
@@ -477,13 +478,24 @@ def test_a_program_that_continues_its_prompt_is_edited_from_the_prompt(ruff):
 
 @pytest.mark.parametrize("prefix, why", [
     ("import os\n\n\ndef f(x):\n", "not a clean state alone (unused import, a header without a body)"),
-    ("import os\n\n\ndef f(x):\n    # add\n", "ends inside a unit (the comment goes with the line below)"),
+    ("import os\n\n\ndef f(x):\n    # add\n    return (os.sep +\n", "ends inside a statement"),
     ("import sys\n", "not what the program starts with"),
 ])
 def test_a_prompt_that_is_no_clean_start_state_falls_back_to_nothing(ruff, prefix, why):
-    program = "import os\n\n\ndef f(x):\n    # add\n    return os.sep + x\n"
+    program = "import os\n\n\ndef f(x):\n    # add\n    return (os.sep +\n            x)\n"
     paths = sample_edit_paths(program, 3, seed=1, prefix=prefix, ruff=ruff)
     assert_invariants(program, paths, ruff)  # from the empty program: {why}
+
+
+@pytest.mark.parametrize("prompt", [
+    'def f(x):\n    """Add one."""\n\n    # the body:\n',  # a comment, then the body
+    'def f(x):\n    """Add one."""\n\n\n',  # blank lines
+])
+def test_a_prompt_ending_in_comments_or_blank_lines_is_still_the_start(ruff, prompt):
+    """Comment and blank lines travel with the code below them, except across the prompt's end."""
+    program = prompt + "    y = x + 1\n    return y\n"
+    paths = sample_edit_paths(program, 3, seed=2, prefix=prompt, ruff=ruff)
+    assert_invariants(program, paths, ruff, start=prompt)
 
 
 def test_a_walk_that_must_delete_a_prompt_line_redoes_the_program_from_nothing(ruff, monkeypatch):
@@ -527,6 +539,7 @@ def test_lintseq_rows_are_prompt_completion_pairs(ruff):
         assert len(out) == 6
         for row in out:
             assert row["text"] == row["prompt"] + row["completion"]
+            assert completion_edits(row["completion"]) == row["edits"]
             assert row["completion"].startswith("<|diff|>\n") and row["starts_from_prompt"] is from_prompt
             start = row["prompt"] if from_prompt else ""
             assert apply_edits(row["edits"], start) == row["program"]
@@ -540,4 +553,6 @@ def test_lintseq_rows_are_prompt_completion_pairs(ruff):
         (row,) = fn([{"id": "x", "source_id": "x", "prompt": "Write it.", "solution": "x = 1\n"}])[0]
     finally:
         fn.teardown()
-    assert row["completion"] == "\n<|diff|>\n@@ -0,0 +1,1 @@\n+x = 1\n" and not row["starts_from_prompt"]
+    assert row["prompt"] == "Write it.\n"  # ends with a newline: the completion starts a token
+    assert row["completion"] == "<|diff|>\n@@ -0,0 +1,1 @@\n+x = 1\n" and not row["starts_from_prompt"]
+    assert completion_edits(row["completion"]) == row["edits"]

@@ -69,7 +69,7 @@ def test_success_with_n_choices_tokens_and_traceable_prompts(tmp_path):
     row = out[0]
     assert row["template"] == "solve" and row["template_version"] == template.version
     messages = row["prompt"]  # TRL's conversational prompt/completion, real message lists
-    assert row["completion"] == [{"role": "assistant", "content": row["response"]}]
+    assert row["completion"] == [{"role": "assistant", "content": row["response"].lstrip("\n")}]
     assert row["messages"] == messages + row["completion"]
     assert messages[0]["role"] == "system" and row["response"].startswith("answer ")
     assert messages[-1]["content"][:40] in row["response"]  # this row answers this prompt

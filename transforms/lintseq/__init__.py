@@ -6,6 +6,7 @@ from transforms.lintseq.core import (
     Job,
     ProgramRejected,
     apply_edits,
+    completion_edits,
     lintseq_batch,
     sample_edit_paths,
     training_text,
@@ -13,4 +14,4 @@ from transforms.lintseq.core import (
 from transforms.lintseq.linter import RULES, Ruff
 
 __all__ = ["DIFF_TOKEN", "RULES", "EditPath", "Job", "ProgramRejected", "Ruff", "apply_edits",
-           "lintseq_batch", "sample_edit_paths", "training_text"]
+           "completion_edits", "lintseq_batch", "sample_edit_paths", "training_text"]

@@ -12,7 +12,7 @@ from transforms.lintseq.core import (
     Job,
     ProgramRejected,
     lintseq_batch,
-    training_text,
+    training_completion,
 )
 from transforms.lintseq.functions import NotPython, top_level_functions
 from transforms.lintseq.linter import Ruff
@@ -99,6 +99,8 @@ class LintSeqFn:
                 out.append(Reject(result.reason, result.detail))
                 continue
             prompt = record.get("prompt") or ""
+            if prompt and not prompt.endswith("\n"):  # so the prompt ends on a token boundary
+                prompt += "\n"
             out.append([{
                 "id": content_id("lintseq", record["id"], p.seed, p.max_edits, p.from_prompt, path.path_index),
                 "source_id": record["source_id"],
@@ -109,8 +111,8 @@ class LintSeqFn:
                 "path_index": path.path_index,
                 "seed": p.seed,
                 "starts_from_prompt": bool(path.start),
-                "completion": training_text(prompt, path.edits, p.diff_token)[len(prompt):],
-                "text": training_text(prompt, path.edits, p.diff_token),
+                "completion": training_completion(path.edits, p.diff_token),
+                "text": prompt + training_completion(path.edits, p.diff_token),
             } for path in result])
         return out
 

@@ -169,6 +169,7 @@ class _Walk:
         self.prog, self.L = prog, layout
         self.pinned = pinned  # units [0, pinned) are the start state: never deleted
         self.pin_broken = False  # the walk had to delete one: redo the program unpinned
+        self.siblings: list[_Walk] = []  # the other walks of the same program
         self.rng = rng
         self.path_index = path_index
         self.budget = budget
@@ -506,6 +507,10 @@ def _run_walks(walks: list[_Walk], ruff: Ruff, per_check: bool, backstop_seconds
         for w, todo in pending:
             w.apply_findings(todo, results[k:k + len(todo)])
             k += len(todo)
+        for w in active:  # one walk of a program had to delete a prompt line: its others stop
+            if w.pin_broken:
+                for sibling in w.siblings:
+                    sibling.done = True
         active = [w for w in active if not w.done]
     return rounds
 
@@ -610,7 +615,7 @@ def count_lines(text: str) -> int:
     return text.count("\n") + (0 if text.endswith("\n") or not text else 1)
 
 
-def parse_program(text: str, max_lines: int = 0) -> Program:
+def parse_program(text: str, max_lines: int = 0, prefix: str = "") -> Program:
     if max_lines and count_lines(text) > max_lines:
         raise ProgramRejected("too_large", f"{count_lines(text)} lines, over the cap of {max_lines} "
                                            "(max_program_lines)")
@@ -619,7 +624,8 @@ def parse_program(text: str, max_lines: int = 0) -> Program:
     err = syntax_error(text)
     if err is not None:
         raise ProgramRejected("syntax_error", f"line {err.lineno}: {err.msg}")
-    prog = Program(text)
+    boundary = prefix.count("\n") if prefix.endswith("\n") and text.startswith(prefix) else 0
+    prog = Program(text, boundary)
     if not prog.units:
         raise ProgramRejected("empty_program", "no code, only comments")
     return prog
@@ -656,7 +662,7 @@ def lintseq_batch(jobs: list[Job], ruff: Ruff, *, per_check: bool = False, backs
     prepared = []
     for job in jobs:
         try:
-            prepared.append(_Prepared(job, parse_program(job.program, job.max_lines)))
+            prepared.append(_Prepared(job, parse_program(job.program, job.max_lines, job.prefix)))
         except ProgramRejected as e:
             prepared.append(_Prepared(job, error=e))
     valid = [p for p in prepared if p.prog is not None]
@@ -675,6 +681,8 @@ def lintseq_batch(jobs: list[Job], ruff: Ruff, *, per_check: bool = False, backs
             layout = p.prog.whole_layout if whole_program else p.prog.layout
             p.walks = [_Walk(p.prog, layout, path_rng(p.job.seed, p.job.source_id, k), k, p.budget, p.pinned)
                        for k in range(p.job.paths)]
+            for w in p.walks:
+                w.siblings = p.walks
             walks.extend(p.walks)
         return walks
 
@@ -684,8 +692,9 @@ def lintseq_batch(jobs: list[Job], ruff: Ruff, *, per_check: bool = False, backs
     rounds = _run_walks(start_walks([p for p in prepared if p.prog is not None]), ruff, per_check,
                         backstop_seconds)
     redo = [p for p in prepared if p.prog is not None and any(w.pin_broken for w in p.walks)]
-    for p in redo:  # a walk had to delete a prompt line: the whole program from the empty one
-        p.pinned = 0
+    for p in redo:  # a walk had to delete a prompt line: the whole program from the empty one,
+        p.pinned = 0  # with a budget of its own (what the pinned walks spent is not its cost)
+        p.budget = _Budget(p.job.budget)
     if redo:
         rounds += _run_walks(start_walks(redo), ruff, per_check, backstop_seconds)
     if stats is not None:
@@ -754,6 +763,12 @@ def sample_edit_paths(program: str, n: int = 5, seed: int = 0, *, source_id: str
 def training_completion(edits: list[str], diff_token: str = DIFF_TOKEN) -> str:
     """What a model learns to write after the prompt: each edit after the diff token."""
     return "".join(f"{diff_token}\n{edit}" for edit in edits)
+
+
+def completion_edits(completion: str, diff_token: str = DIFF_TOKEN) -> list[str]:
+    """The edits in a completion (a row's, or a model's output): the inverse of
+    `training_completion`; replay them with `apply_edits(edits, start)`."""
+    return completion.split(f"{diff_token}\n")[1:]
 
 
 def training_text(prompt: str, edits: list[str], diff_token: str = DIFF_TOKEN) -> str:

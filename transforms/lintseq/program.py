@@ -32,11 +32,13 @@ class Unit:
 class Program:
     """Lines, units, and for each unit its depth and the units it takes along when deleted."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, boundary: int = 0):
+        """`boundary`: a row no unit may straddle (the end of a prompt the program continues):
+        comment and blank lines just above it stay with the unit above, not the one below."""
         self.source = source
         parts = source.split("\n")  # '\n' only: the tokenizer's rows, and the hunks' lines
         self.lines = [x + "\n" for x in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
-        self.units = _units(self.lines)
+        self.units = _units(self.lines, boundary)
         self.line_unit = [0] * len(self.lines)
         for i, u in enumerate(self.units):
             for row in range(u.start, u.end):
@@ -69,7 +71,7 @@ class Program:
         return build_layout(self, whole=True)
 
 
-def _units(lines: list[str]) -> list[Unit]:
+def _units(lines: list[str], boundary: int = 0) -> list[Unit]:
     source = "".join(lines)
     logical: list[tuple[int, int, bool, bool]] = []  # (first row, last row, header, decorator) 0-based
     start = last = first = None
@@ -89,6 +91,10 @@ def _units(lines: list[str]) -> list[Unit]:
     for first_row, last_row, header, decorator in logical:
         line = lines[first_row]
         indent = len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip(" \t\f"))
+        if units and pending < boundary <= first_row:  # the rows above the boundary stay above it
+            u = units[-1]
+            units[-1] = Unit(u.start, boundary, u.code, u.indent, u.header, u.decorator)
+            pending = boundary
         units.append(Unit(pending, last_row + 1, first_row, indent, header, decorator))
         pending = last_row + 1
     if units and pending < len(lines):  # trailing comments/blank lines go with the last unit

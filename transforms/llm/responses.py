@@ -55,7 +55,9 @@ class ParseChoice:
         req = choice.request
         parsed = parse_choice(choice.text, choice.refusal, PARSERS[self.parser])
         prompt = [{"role": m["role"], "content": m["content"]} for m in req.messages]
-        completion = [{"role": "assistant", "content": choice.text}]
+        # leading line breaks would merge with the chat template's `assistant\n` into one token, so
+        # the prompt would not end on a token boundary; `response` keeps the raw text
+        completion = [{"role": "assistant", "content": choice.text.lstrip("\r\n")}]
         yield {
             "id": content_id("responses", req.key, choice.index),
             "source_id": req.record.get("source_id", req.row_id),
