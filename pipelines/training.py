@@ -33,6 +33,23 @@ class Recipe:
     adds_tokens: bool = False  # the recipe adds the diff token to the tokenizer (token counts do too)
 
 
+def _by_model_id(trainer: str, model_id: str, what: str, extra: str = "") -> str:
+    """The code of a recipe whose trainer loads the model and tokenizer from `model_id` itself."""
+    extra_line = f"\n                 {extra}" if extra else ""
+    return f'''import torch
+from datasets import load_dataset
+from trl import {trainer}Config, {trainer}Trainer
+
+model_id = "{model_id}"  # {what}: a Hub id or a local folder
+ds = {{load}}
+
+args = {trainer}Config(output_dir="{{name}}-{trainer.lower()}", {_STEPS}{extra_line}
+                 {_PRECISION})
+trainer = {trainer}Trainer(model=model_id, args=args, train_dataset=ds)
+trainer.train()
+'''
+
+
 SFT_LINTSEQ = Recipe(
     trainer="SFT",
     intro=("Rows are TRL prompt/completion pairs: `prompt` is the instruction (or the code the program "
@@ -75,18 +92,7 @@ SFT_CONVERSATIONAL = Recipe(
            "list. The tokenizer needs a chat template (instruct models have one). For DPO on a model's "
            "own answers, let the `labels` kind ask the model (`params.llm_samples` with an `llm:` block): "
            "it judges every answer by execution, and `preferences` pairs them."),
-    code=f'''import torch
-from datasets import load_dataset
-from trl import SFTConfig, SFTTrainer
-
-model_id = "Qwen/Qwen2.5-0.5B-Instruct"  # any causal LM with a chat template: a Hub id or a local folder
-ds = {{load}}
-
-args = SFTConfig(output_dir="{{name}}-sft", {_STEPS}
-                 {_PRECISION})
-trainer = SFTTrainer(model=model_id, args=args, train_dataset=ds)
-trainer.train()
-''',
+    code=_by_model_id("SFT", "Qwen/Qwen2.5-0.5B-Instruct", "any causal LM with a chat template"),
 )
 
 SFT_VARIANTS = Recipe(
@@ -94,18 +100,7 @@ SFT_VARIANTS = Recipe(
     intro=("Rows are TRL prompt/completion pairs: `prompt` is the sampled problem followed by a newline, "
            "`completion` its answer as `The answer is $\\boxed{...}$.` (from `answer_latex`), so the loss "
            "falls on the answer only:"),
-    code=f'''import torch
-from datasets import load_dataset
-from trl import SFTConfig, SFTTrainer
-
-model_id = "Qwen/Qwen2.5-0.5B"  # any causal LM: a Hub id or a local folder
-ds = {{load}}
-
-args = SFTConfig(output_dir="{{name}}-sft", {_STEPS}
-                 {_PRECISION})
-trainer = SFTTrainer(model=model_id, args=args, train_dataset=ds)
-trainer.train()
-''',
+    code=_by_model_id("SFT", "Qwen/Qwen2.5-0.5B", "any causal LM"),
 )
 
 DPO = Recipe(
@@ -116,18 +111,7 @@ DPO = Recipe(
            "the code tells them apart. In the standard format each side continues the prompt; in the "
            "conversational one each is the assistant's whole program (signature and docstring "
            "included, as a chat model answers):"),
-    code=f'''import torch
-from datasets import load_dataset
-from trl import DPOConfig, DPOTrainer
-
-model_id = "Qwen/Qwen2.5-0.5B-Instruct"  # any causal LM: a Hub id or a local folder
-ds = {{load}}
-
-args = DPOConfig(output_dir="{{name}}-dpo", {_STEPS}
-                 {_PRECISION})
-trainer = DPOTrainer(model=model_id, args=args, train_dataset=ds)
-trainer.train()
-''',
+    code=_by_model_id("DPO", "Qwen/Qwen2.5-0.5B-Instruct", "any causal LM"),
 )
 
 KTO = Recipe(
@@ -136,19 +120,7 @@ KTO = Recipe(
            "completion agrees with the reference on the suite, the whole input pool and fresh inputs). "
            "Passing and failing rows are rarely balanced, so the loss on the {kto_minority} side is "
            "weighted, as the KTO paper (Ethayarajh et al., 2024, eq. 8) advises: {kto_counts}"),
-    code=f'''import torch
-from datasets import load_dataset
-from trl import KTOConfig, KTOTrainer
-
-model_id = "Qwen/Qwen2.5-0.5B-Instruct"  # any causal LM: a Hub id or a local folder
-ds = {{load}}
-
-args = KTOConfig(output_dir="{{name}}-kto", {_STEPS}
-                 {{kto_weights}}
-                 {_PRECISION})
-trainer = KTOTrainer(model=model_id, args=args, train_dataset=ds)
-trainer.train()
-''',
+    code=_by_model_id("KTO", "Qwen/Qwen2.5-0.5B-Instruct", "any causal LM", extra="{kto_weights}"),
 )
 
 # the ratio of weighted desirable to undesirable examples the KTO paper recommends is in [1, 4/3]
