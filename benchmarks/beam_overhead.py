@@ -30,13 +30,13 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipelines.build import build_dataset  # noqa: E402
-from pipelines.config import parse  # noqa: E402
-from pipelines.mapping import Normaliser  # noqa: E402
-from pipelines.shards import row_hash  # noqa: E402
-from pipelines.store import Store  # noqa: E402
-from schemas import get_schema  # noqa: E402
-from transforms.stage import Reject  # noqa: E402
+from codekiln.pipelines.build import build_dataset  # noqa: E402
+from codekiln.pipelines.config import parse  # noqa: E402
+from codekiln.pipelines.mapping import Normaliser  # noqa: E402
+from codekiln.pipelines.shards import row_hash  # noqa: E402
+from codekiln.pipelines.store import Store  # noqa: E402
+from codekiln.schemas import get_schema  # noqa: E402
+from codekiln.transforms.stage import Reject  # noqa: E402
 
 CORPORA = REPO.parent / "shared" / "corpora"
 SAMPLES = REPO / "configs" / "samples"
@@ -115,7 +115,7 @@ def timed(fn, *args) -> tuple[float, int]:
 
 
 def peak_rss_mb(config: Path, root: Path) -> float:
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "build", str(config), "--root", str(root), "-q"],
+    proc = subprocess.Popen([sys.executable, "-m", "codekiln.pipelines.cli", "build", str(config), "--root", str(root), "-q"],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:

@@ -46,9 +46,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from transforms.lintseq import Job, ProgramRejected, Ruff, lintseq_batch  # noqa: E402
-from transforms.lintseq.functions import NotPython, top_level_functions  # noqa: E402
-from transforms.lintseq.linter import syntax_error  # noqa: E402
+from codekiln.transforms.lintseq import Job, ProgramRejected, Ruff, lintseq_batch  # noqa: E402
+from codekiln.transforms.lintseq.functions import NotPython, top_level_functions  # noqa: E402
+from codekiln.transforms.lintseq.linter import syntax_error  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpora" / "humaneval.jsonl.gz"
 SAMPLE = REPO / "configs" / "samples" / "humaneval.jsonl"

@@ -30,13 +30,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from transforms.execution import SandboxConfig, SandboxPool  # noqa: E402
-from transforms.preferences.core import LabelParams, PairParams, label_rows, pairs  # noqa: E402
-from transforms.preferences.samples import as_candidate  # noqa: E402
-from transforms.preferences.surface import separability  # noqa: E402
-from transforms.testgen.suite import NoSuite, Problem, TestgenParams, build_suites, runnable_tests  # noqa: E402
+from codekiln.transforms.execution import SandboxConfig, SandboxPool  # noqa: E402
+from codekiln.transforms.preferences.core import LabelParams, PairParams, label_rows, pairs  # noqa: E402
+from codekiln.transforms.preferences.samples import as_candidate  # noqa: E402
+from codekiln.transforms.preferences.surface import separability  # noqa: E402
+from codekiln.transforms.testgen.suite import (  # noqa: E402
+    NoSuite,
+    Problem,
+    TestgenParams,
+    build_suites,
+    runnable_tests,
+)
 
-DATA = REPO / "tests" / "data"
+DATA = REPO / "configs" / "corpora"
 
 
 def load(n: int):
@@ -153,7 +159,7 @@ def main() -> None:
     if args.build:
         with tempfile.TemporaryDirectory() as root:
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "pipelines.cli", "build", "configs/plum-humaneval.yaml",
+            subprocess.run([sys.executable, "-m", "codekiln.pipelines.cli", "build", "configs/plum-humaneval.yaml",
                             "--root", root, "-q"], cwd=REPO, check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
             full = time.perf_counter() - t0

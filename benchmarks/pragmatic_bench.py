@@ -15,8 +15,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from transforms.pragmatic import core  # noqa: E402
-from transforms.pragmatic.core import PragmaticParams, literal_baseline, speak  # noqa: E402
+from codekiln.transforms.pragmatic import core  # noqa: E402
+from codekiln.transforms.pragmatic.core import PragmaticParams, literal_baseline, speak  # noqa: E402
 
 
 def main() -> None:

@@ -22,13 +22,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from beam_overhead import corpus  # noqa: E402
-
-from pipelines.build import build_dataset  # noqa: E402
-from pipelines.config import parse  # noqa: E402
-from pipelines.diff import diff_versions  # noqa: E402
-from pipelines.publish import repo_files, write_dir  # noqa: E402
-from pipelines.report import render_report, vega_bundle  # noqa: E402
-from pipelines.store import Store  # noqa: E402
+from codekiln.pipelines.build import build_dataset  # noqa: E402
+from codekiln.pipelines.config import parse  # noqa: E402
+from codekiln.pipelines.diff import diff_versions  # noqa: E402
+from codekiln.pipelines.publish import repo_files, write_dir  # noqa: E402
+from codekiln.pipelines.report import render_report, vega_bundle  # noqa: E402
+from codekiln.pipelines.store import Store  # noqa: E402
 
 
 def build(store: Store, directory: Path, n: int) -> dict:

@@ -32,9 +32,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from transforms.execution import SandboxConfig, SandboxPool, Task  # noqa: E402
-from transforms.execution import sandbox as sandbox_module  # noqa: E402
-from transforms.execution.sandbox import _interpreter, bwrap_command  # noqa: E402
+from codekiln.transforms.execution import SandboxConfig, SandboxPool, Task  # noqa: E402
+from codekiln.transforms.execution import sandbox as sandbox_module  # noqa: E402
+from codekiln.transforms.execution.sandbox import _interpreter, bwrap_command  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpora" / "humaneval.jsonl.gz"
 SAMPLE = REPO / "configs" / "samples" / "humaneval.jsonl"

@@ -21,18 +21,17 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
-
-import pipelines
-from pipelines import kinds
-from pipelines.config import DatasetConfig
-from pipelines.mapping import DedupeById, Normaliser, RowPassthrough
-from pipelines.shards import SHARDS_JSON, WriteShards
-from pipelines.sources import ReadSources, list_files, sha256_files
-from pipelines.store import Store, read_json
-from schemas import REJECT_SCHEMA, schema_to_json
-from transforms import fs
-from transforms.lease import clean_tmp, leased_tmpdir, release_tmpdir
-from transforms.stage import METRICS_NAMESPACE, Stage, read_progress
+from codekiln import pipelines
+from codekiln.pipelines import kinds
+from codekiln.pipelines.config import DatasetConfig
+from codekiln.pipelines.mapping import DedupeById, Normaliser, RowPassthrough
+from codekiln.pipelines.shards import SHARDS_JSON, WriteShards
+from codekiln.pipelines.sources import ReadSources, list_files, sha256_files
+from codekiln.pipelines.store import Store, read_json
+from codekiln.schemas import REJECT_SCHEMA, schema_to_json
+from codekiln.transforms import fs
+from codekiln.transforms.lease import clean_tmp, leased_tmpdir, release_tmpdir
+from codekiln.transforms.stage import METRICS_NAMESPACE, Stage, read_progress
 
 LOCAL_RUNNER = "FnApiRunner"  # DirectRunner would first try to download Prism on every run
 
@@ -64,7 +63,9 @@ def pipeline_args(cfg: DatasetConfig, runner: str | None, beam_args: list[str]) 
 
 
 def _git_revision() -> str | None:
-    here = os.path.dirname(os.path.abspath(pipelines.__file__))
+    here = os.path.dirname(os.path.dirname(os.path.abspath(pipelines.__file__)))
+    if not os.path.isfile(os.path.join(here, "pyproject.toml")):  # an installed package: no checkout
+        return None
     try:
         out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=5, check=True)
@@ -143,8 +144,8 @@ class _ProgressPoller:
 
 def check_fields(configs: list[DatasetConfig]) -> None:
     """Every mapped source field exists in the source's first records (a typo is a config error)."""
-    from pipelines.config import ConfigError
-    from pipelines.sources import unmapped_fields
+    from codekiln.pipelines.config import ConfigError
+    from codekiln.pipelines.sources import unmapped_fields
 
     for ci, cfg in enumerate(configs):
         for si, src in enumerate(cfg.sources):
@@ -162,8 +163,8 @@ def check_fields(configs: list[DatasetConfig]) -> None:
 
 def check_references(configs: list[DatasetConfig], store: Store) -> None:
     """Every `dataset:` source names a committed version or a dataset declared earlier in the file."""
-    from pipelines.config import ConfigError
-    from pipelines.store import StoreError
+    from codekiln.pipelines.config import ConfigError
+    from codekiln.pipelines.store import StoreError
 
     declared: set[str] = set()
     for ci, cfg in enumerate(configs):
@@ -272,7 +273,7 @@ def _quality(kind: kinds.Kind, files: list[str]) -> dict:
     """The kind's figures (mutation scores, verdict counts, ...) computed by DuckDB over the data."""
     if not kind.quality or not files:
         return {}
-    from pipelines.catalog import create_view, new_connection
+    from codekiln.pipelines.catalog import create_view, new_connection
 
     con = new_connection()
     create_view(con, "data", files, [])  # files is never empty here

@@ -14,11 +14,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
+from codekiln.pipelines import kinds, training
+from codekiln.schemas import REJECT_SCHEMA, schema_to_json
+from codekiln.transforms import fs
 from huggingface_hub import DatasetCard, DatasetCardData
-
-from pipelines import kinds, training
-from schemas import REJECT_SCHEMA, schema_to_json
-from transforms import fs
 
 DATA_CONFIG = "default"
 REJECTS_CONFIG = "rejects"

@@ -8,9 +8,8 @@ exactly the files a manifest lists, never a glob, so files of unfinished builds 
 from __future__ import annotations
 
 import duckdb
-
-from pipelines.store import Store
-from schemas import REJECT_SCHEMA
+from codekiln.pipelines.store import Store
+from codekiln.schemas import REJECT_SCHEMA
 
 
 def ident(name: str) -> str:

@@ -13,8 +13,8 @@ import os
 import signal
 import sys
 
-import pipelines
-from transforms.execution.sandbox import SandboxConfig
+from codekiln import pipelines
+from codekiln.transforms.execution.sandbox import SandboxConfig
 
 SANDBOX_DEFAULTS = SandboxConfig()
 
@@ -31,6 +31,7 @@ logging.getLogger().addFilter(_QuietBeamImport())
 HELP = """Build versioned training datasets for code and math models, then query them.
 
 examples:
+  codekiln init demo && cd demo                    the bundled example configs and samples
   codekiln build configs/demo.yaml                 build every dataset the config declares
   codekiln build c.yaml --set params.seed=1        override a config key (YAML value)
   codekiln build c.yaml --runner DataflowRunner -- --project=P --region=R --temp_location=gs://b/tmp
@@ -64,8 +65,8 @@ def _count(text: str) -> int:
 
 def _local_store(args):
     """`report` and `diff` read Parquet with DuckDB, which here reads local files only."""
-    from pipelines.store import Store
-    from transforms import fs
+    from codekiln.pipelines.store import Store
+    from codekiln.transforms import fs
 
     root = _root(args)
     if fs.is_remote(root):
@@ -99,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--allow-rejects", action="store_true",
                    help="commit even when a stage rejects more than max_reject_fraction of its input "
                         "or its rejects are mostly infrastructure failures")
+
+    init = sub.add_parser("init", help="copy the bundled configs and their corpora into DIR/configs",
+                          description="copy the bundled configs (demo, llm-smoke, lintseq, ...) and the corpora "
+                                      "they read into DIR/configs, so an installed codekiln "
+                                      "can run `codekiln build configs/demo.yaml` from DIR")
+    init.add_argument("dir", nargs="?", default=".", help="where to put configs/ (default: .)")
+    init.add_argument("--force", action="store_true", help="overwrite files that are already there")
 
     ls = add("ls", "list datasets and versions with row counts and creation time")
     ls.add_argument("dataset", nargs="?", help="only this dataset")
@@ -203,7 +211,7 @@ def _err(message: str, code: int) -> int:
 
 
 def cmd_build(args, beam_args) -> int:
-    from pipelines.config import ConfigError, load
+    from codekiln.pipelines.config import ConfigError, load
 
     try:
         configs = load(args.config, args.overrides)
@@ -222,9 +230,9 @@ def cmd_build(args, beam_args) -> int:
             create_runner(args.runner)
         except (ValueError, ImportError) as e:
             return _err(f"--runner {args.runner}: {str(e).splitlines()[0]}", 2)
-    from pipelines import progress
-    from pipelines.build import BuildRefused, build_dataset, check_fields, check_references
-    from pipelines.store import Store
+    from codekiln.pipelines import progress
+    from codekiln.pipelines.build import BuildRefused, build_dataset, check_fields, check_references
+    from codekiln.pipelines.store import Store
 
     store = Store(_root(args))
     try:
@@ -232,8 +240,8 @@ def cmd_build(args, beam_args) -> int:
         check_fields(configs)
     except ConfigError as e:
         return _err(f"{args.config}: {e}", 2)
-    from pipelines.kinds import KINDS
-    from transforms.execution import SandboxConfig, SandboxPool, SandboxUnavailable
+    from codekiln.pipelines.kinds import KINDS
+    from codekiln.transforms.execution import SandboxConfig, SandboxPool, SandboxUnavailable
 
     for cfg in configs:  # fail closed, before any work, when code would run unisolated
         if KINDS[cfg.kind].executes and cfg.sandbox.isolation == "bwrap":
@@ -282,7 +290,7 @@ class _BeamLog:
     def __enter__(self):
         if not self.enabled:
             return self
-        from transforms.lease import leased_tmpdir
+        from codekiln.transforms.lease import leased_tmpdir
 
         sys.stderr.flush()
         self.dir, self.lease = leased_tmpdir("log")
@@ -294,7 +302,7 @@ class _BeamLog:
         return self
 
     def __exit__(self, exc_type, *rest):
-        from transforms.lease import release_tmpdir
+        from codekiln.transforms.lease import release_tmpdir
 
         if not self.enabled:
             return False
@@ -312,7 +320,7 @@ class _BeamLog:
         return False
 
     def _keep(self) -> None:
-        from transforms import fs
+        from codekiln.transforms import fs
 
         with open(self.file.name, "rb") as f:
             data = f.read()
@@ -329,11 +337,33 @@ class _BeamLog:
             pass
 
 
+def cmd_init(args, _beam_args) -> int:
+    """Write the package's bundled configs out as files (they are package data in a wheel)."""
+    import importlib.resources
+
+    bundled = importlib.resources.files("codekiln.configs")
+    target = os.path.join(args.dir, "configs")
+    files = [("", e) for e in bundled.iterdir() if e.name.endswith(".yaml")]
+    for sub in ("samples", "corpora"):
+        files += [(sub, e) for e in bundled.joinpath(sub).iterdir() if e.is_file()]
+    paths = [(os.path.join(target, sub, e.name), e) for sub, e in sorted(files, key=lambda f: (f[0], f[1].name))]
+    there = [p for p, _ in paths if os.path.exists(p)]
+    if there and not args.force:
+        return _err(f"{there[0]} exists (and {len(there) - 1} more); pass --force to overwrite", 2)
+    for path, entry in paths:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(entry.read_bytes())
+    names = ", ".join(os.path.basename(p) for p, e in paths if p.endswith(".yaml"))
+    print(f"wrote {len(paths)} files to {target}/ ({names})")
+    print(f"next: cd {args.dir} && codekiln build configs/demo.yaml")
+    return 0
+
+
 def cmd_ls(args, _beam_args) -> int:
+    from codekiln.pipelines.store import Store
     from rich.console import Console
     from rich.table import Table
-
-    from pipelines.store import Store
 
     store = Store(_root(args))
     manifests = store.manifests(args.dataset)
@@ -353,7 +383,7 @@ def cmd_ls(args, _beam_args) -> int:
 
 
 def cmd_show(args, _beam_args) -> int:
-    from pipelines.store import Store, StoreError
+    from codekiln.pipelines.store import Store, StoreError
 
     try:
         manifest = Store(_root(args)).resolve(args.ref)
@@ -365,9 +395,8 @@ def cmd_show(args, _beam_args) -> int:
 
 def cmd_sql(args, _beam_args) -> int:
     import duckdb
-
-    from pipelines.catalog import connect
-    from pipelines.store import Store
+    from codekiln.pipelines.catalog import connect
+    from codekiln.pipelines.store import Store
 
     store = Store(_root(args))
     con = connect(store)
@@ -401,8 +430,14 @@ def cmd_sql(args, _beam_args) -> int:
 
 
 def cmd_publish(args, _beam_args) -> int:
-    from pipelines.publish import PublishError, check_repo_id, publish, repo_files, write_dir
-    from pipelines.store import Store, StoreError
+    from codekiln.pipelines.publish import (
+        PublishError,
+        check_repo_id,
+        publish,
+        repo_files,
+        write_dir,
+    )
+    from codekiln.pipelines.store import Store, StoreError
 
     store = Store(_root(args))
     try:
@@ -455,9 +490,9 @@ def cmd_publish(args, _beam_args) -> int:
 
 
 def cmd_report(args, _beam_args) -> int:
-    from pipelines.report import write_report
-    from pipelines.store import StoreError
-    from pipelines.training import TokenCounter, TokenizerError
+    from codekiln.pipelines.report import write_report
+    from codekiln.pipelines.store import StoreError
+    from codekiln.pipelines.training import TokenCounter, TokenizerError
 
     try:
         counter = TokenCounter(args.tokenizer)
@@ -480,8 +515,8 @@ def cmd_report(args, _beam_args) -> int:
 
 
 def cmd_diff(args, _beam_args) -> int:
-    from pipelines.diff import diff_versions, format_diff
-    from pipelines.store import StoreError
+    from codekiln.pipelines.diff import diff_versions, format_diff
+    from codekiln.pipelines.store import StoreError
 
     store = _local_store(args)
     try:
@@ -503,7 +538,7 @@ def _bad_files(manifest: dict, bad: list[str]) -> int:
 
 
 def cmd_verify(args, _beam_args) -> int:
-    from pipelines.store import Store, StoreError
+    from codekiln.pipelines.store import Store, StoreError
 
     store = Store(_root(args))
     name, _, version = (args.ref or "").partition("@")
@@ -533,8 +568,8 @@ def cmd_verify(args, _beam_args) -> int:
 
 
 def cmd_gc(args, _beam_args) -> int:
-    from pipelines.store import Store
-    from transforms.lease import clean_tmp
+    from codekiln.pipelines.store import Store
+    from codekiln.transforms.lease import clean_tmp
 
     store = Store(_root(args))
     removed = store.gc(dry_run=args.dry_run)
@@ -547,7 +582,7 @@ def cmd_gc(args, _beam_args) -> int:
 
 
 def cmd_sandbox(args, _beam_args) -> int:
-    from transforms.execution import SandboxConfig, SandboxPool, SandboxUnavailable, Task
+    from codekiln.transforms.execution import SandboxConfig, SandboxPool, SandboxUnavailable, Task
 
     program = sys.stdin.read() if args.file == "-" else _read_text(args.file)
     if program is None:
@@ -567,9 +602,9 @@ def cmd_sandbox(args, _beam_args) -> int:
 
 
 def cmd_cache(args, _beam_args) -> int:
-    from pipelines.store import Store
-    from transforms import fs
-    from transforms.llm.cache import cache_stats
+    from codekiln.pipelines.store import Store
+    from codekiln.transforms import fs
+    from codekiln.transforms.llm.cache import cache_stats
 
     store = Store(_root(args))
     llm = cache_stats(fs.join(store.root, ".cache", "llm"))
@@ -594,7 +629,7 @@ def _read_text(path: str) -> str | None:
         return None
 
 
-COMMANDS = {"build": cmd_build, "ls": cmd_ls, "show": cmd_show, "verify": cmd_verify, "gc": cmd_gc, "sql": cmd_sql, "sandbox": cmd_sandbox,
+COMMANDS = {"build": cmd_build, "init": cmd_init, "ls": cmd_ls, "show": cmd_show, "verify": cmd_verify, "gc": cmd_gc, "sql": cmd_sql, "sandbox": cmd_sandbox,
             "cache": cmd_cache, "publish": cmd_publish, "report": cmd_report, "diff": cmd_diff}
 
 if __name__ == "__main__":

@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-
-from pipelines import kinds
-from transforms.execution.sandbox import SandboxConfig
-from transforms.llm.config import LLMConfig
+from codekiln.pipelines import kinds
+from codekiln.transforms.execution.sandbox import SandboxConfig
+from codekiln.transforms.llm.config import LLMConfig
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 FORMATS = ("jsonl", "parquet", "code", "hf", "generate", "dataset")

@@ -11,20 +11,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines import training
-from schemas import DatasetSchema, get_schema
-from schemas.preferences import PREFERENCES_CONVERSATIONAL
-from transforms.efa.beam import EfaParams, VariantParams, build_efas, build_variants, efas_stages
-from transforms.execution.sandbox import SandboxConfig
-from transforms.lintseq.beam import LintSeqParams, build_lintseq
-from transforms.llm.config import LLMConfig
-from transforms.llm.responses import ResponsesParams, build_responses
-from transforms.pragmatic.beam import build_pragmatic
-from transforms.pragmatic.core import PragmaticParams
-from transforms.preferences.beam import build_labels, build_preferences, labels_stages
-from transforms.preferences.core import LabelParams, PairParams
-from transforms.testgen.beam import build_tests, tests_stages
-from transforms.testgen.suite import TestgenParams
+from codekiln.pipelines import training
+from codekiln.schemas import DatasetSchema, get_schema
+from codekiln.schemas.preferences import PREFERENCES_CONVERSATIONAL
+from codekiln.transforms.efa.beam import (
+    EfaParams,
+    VariantParams,
+    build_efas,
+    build_variants,
+    efas_stages,
+)
+from codekiln.transforms.execution.sandbox import SandboxConfig
+from codekiln.transforms.lintseq.beam import LintSeqParams, build_lintseq
+from codekiln.transforms.llm.config import LLMConfig
+from codekiln.transforms.llm.responses import ResponsesParams, build_responses
+from codekiln.transforms.pragmatic.beam import build_pragmatic
+from codekiln.transforms.pragmatic.core import PragmaticParams
+from codekiln.transforms.preferences.beam import build_labels, build_preferences, labels_stages
+from codekiln.transforms.preferences.core import LabelParams, PairParams
+from codekiln.transforms.testgen.beam import build_tests, tests_stages
+from codekiln.transforms.testgen.suite import TestgenParams
 
 
 @dataclass(frozen=True)
@@ -271,6 +277,6 @@ def stage_names(kind: Kind, params, llm=None) -> tuple[str, ...]:
 
 def parse_params(kind: Kind, raw: Any, key: str):
     """Validate a `params:` mapping against the kind's params dataclass, naming bad keys."""
-    from pipelines.config import parse_dataclass
+    from codekiln.pipelines.config import parse_dataclass
 
     return parse_dataclass(kind.params, raw, key, what=f"parameter for kind {kind.name!r}")

@@ -16,12 +16,11 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
-
-from pipelines.config import FieldSpec, SourceConfig
-from schemas import content_id
-from transforms import fs
-from transforms.preferences.samples import sample_record
-from transforms.stage import REJECTS, Reject, StageCounter, reject_row
+from codekiln.pipelines.config import FieldSpec, SourceConfig
+from codekiln.schemas import content_id
+from codekiln.transforms import fs
+from codekiln.transforms.preferences.samples import sample_record
+from codekiln.transforms.stage import REJECTS, Reject, StageCounter, reject_row
 
 TEMPLATE_RE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from codekiln.pipelines.build import BuildResult, counts_table, stage_names
+from codekiln.pipelines.config import DatasetConfig
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
-
-from pipelines.build import BuildResult, counts_table, stage_names
-from pipelines.config import DatasetConfig
 
 console = Console(stderr=False)
 

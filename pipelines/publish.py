@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from pipelines.card import build_card, public_manifest, public_path
-from pipelines.store import Store
-from transforms import fs
+from codekiln.pipelines.card import build_card, public_manifest, public_path
+from codekiln.pipelines.store import Store
+from codekiln.transforms import fs
 
 VERSION_TAG = re.compile(r"^v([1-9][0-9]*)$")
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

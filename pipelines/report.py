@@ -13,11 +13,10 @@ import json
 
 import altair as alt
 import duckdb
-
-from pipelines import training
-from pipelines.card import config_yaml, public_path
-from pipelines.catalog import version_connection
-from pipelines.figures import (
+from codekiln.pipelines import training
+from codekiln.pipelines.card import config_yaml, public_path
+from codekiln.pipelines.catalog import version_connection
+from codekiln.pipelines.figures import (
     DEFAULT_SAMPLE_ORDER,
     FIGURES,
     SAMPLE_ORDER,
@@ -28,9 +27,9 @@ from pipelines.figures import (
     esc,
     generic_sample,
 )
-from pipelines.kinds import KINDS
-from pipelines.store import Store
-from transforms import fs
+from codekiln.pipelines.kinds import KINDS
+from codekiln.pipelines.store import Store
+from codekiln.transforms import fs
 
 
 @functools.lru_cache(maxsize=1)

@@ -22,10 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
-
-from transforms import fs
-from transforms.fs import file_digest
-from transforms.stage import REJECTS, StageCounter, reject_row
+from codekiln.transforms import fs
+from codekiln.transforms.fs import file_digest
+from codekiln.transforms.stage import REJECTS, StageCounter, reject_row
 
 MOD = 1 << 128
 BATCH_ROWS = 1000

@@ -16,11 +16,10 @@ import os
 from collections.abc import Iterator
 
 import apache_beam as beam
-
-from pipelines.config import SourceConfig
-from pipelines.mapping import TEMPLATE_RE, lookup
-from transforms import fs
-from transforms.stage import REJECTS, Reject, StageCounter, reject_row
+from codekiln.pipelines.config import SourceConfig
+from codekiln.pipelines.mapping import TEMPLATE_RE, lookup
+from codekiln.transforms import fs
+from codekiln.transforms.stage import REJECTS, Reject, StageCounter, reject_row
 
 STAGE = "read"
 

@@ -28,9 +28,9 @@ import re
 import time
 import uuid
 
-from transforms import fs
-from transforms.fs import file_digest
-from transforms.lease import Lease, alive
+from codekiln.transforms import fs
+from codekiln.transforms.fs import file_digest
+from codekiln.transforms.lease import Lease, alive
 
 VERSION_RE = re.compile(r"^v([1-9][0-9]*)$")
 MANIFEST = "manifest.json"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from transforms.lintseq.core import DIFF_TOKEN
+from codekiln.transforms.lintseq.core import DIFF_TOKEN
 
 CONTEXT_LENGTHS = (1024, 2048, 4096, 8192, 32768)  # 1024: TRL's default max_length
 TRL_VERSION = "1.16"  # the TRL release the recipes are proven with (pyproject's `train` group)

@@ -2,8 +2,7 @@
 validation record, and the problem variants sampled from the valid ones."""
 
 import pyarrow as pa
-
-from schemas.base import DatasetSchema
+from codekiln.schemas.base import DatasetSchema
 
 EFA_TEST = pa.struct([pa.field("name", pa.string(), nullable=False), pa.field("passed", pa.bool_(), nullable=False),
                       pa.field("reason", pa.string())])

@@ -2,8 +2,7 @@
 Synthetic Edit Sequences Improves Code Synthesis")."""
 
 import pyarrow as pa
-
-from schemas.base import DatasetSchema
+from codekiln.schemas.base import DatasetSchema
 
 LINTSEQ = DatasetSchema(
     kind="lintseq",

@@ -2,8 +2,7 @@
 Train Neural Program Synthesizers"): one row per target program."""
 
 import pyarrow as pa
-
-from schemas.base import DatasetSchema
+from codekiln.schemas.base import DatasetSchema
 
 EXAMPLE = pa.struct([pa.field("text", pa.string(), nullable=False), pa.field("label", pa.bool_(), nullable=False)])
 

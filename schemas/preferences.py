@@ -2,8 +2,7 @@
 pairs (PLUM: "Preference Learning Plus Test Cases Yields Better Code Language Models")."""
 
 import pyarrow as pa
-
-from schemas.base import DatasetSchema
+from codekiln.schemas.base import DatasetSchema
 
 LABELS = DatasetSchema(
     kind="labels",

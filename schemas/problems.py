@@ -5,8 +5,7 @@ config's field mapping, so downstream methods never see corpus-specific names.
 """
 
 import pyarrow as pa
-
-from schemas.base import DatasetSchema
+from codekiln.schemas.base import DatasetSchema
 
 DOMAINS = ("code", "math")
 # How `tests` is to be run: one test-function source (`def check(candidate): ...`, HumanEval

@@ -1,13 +1,13 @@
 """The kind -> schema registry. Adding a dataset kind adds one line here."""
 
-from schemas.base import DatasetSchema
-from schemas.efa import EFA_VARIANTS, EFAS
-from schemas.lintseq import LINTSEQ
-from schemas.pragmatic import PRAGMATIC
-from schemas.preferences import LABELS, PREFERENCES
-from schemas.problems import PROBLEMS
-from schemas.responses import RESPONSES
-from schemas.tests import TESTS
+from codekiln.schemas.base import DatasetSchema
+from codekiln.schemas.efa import EFA_VARIANTS, EFAS
+from codekiln.schemas.lintseq import LINTSEQ
+from codekiln.schemas.pragmatic import PRAGMATIC
+from codekiln.schemas.preferences import LABELS, PREFERENCES
+from codekiln.schemas.problems import PROBLEMS
+from codekiln.schemas.responses import RESPONSES
+from codekiln.schemas.tests import TESTS
 
 SCHEMAS: dict[str, DatasetSchema] = {s.kind: s for s in (PROBLEMS, LINTSEQ, RESPONSES, TESTS, LABELS, PREFERENCES, PRAGMATIC, EFAS, EFA_VARIANTS)}
 

@@ -1,9 +1,8 @@
 """Model responses to a prompt template over records: one row per choice."""
 
 import pyarrow as pa
-
-from schemas.base import DatasetSchema
-from schemas.preferences import MESSAGES
+from codekiln.schemas.base import DatasetSchema
+from codekiln.schemas.preferences import MESSAGES
 
 RESPONSES = DatasetSchema(
     kind="responses",

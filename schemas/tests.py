@@ -1,8 +1,7 @@
 """Generated test suites, one row per problem (EvalPlus-style, reduced by mutation analysis)."""
 
 import pyarrow as pa
-
-from schemas.base import DatasetSchema
+from codekiln.schemas.base import DatasetSchema
 
 TEST_CASE = pa.struct([
     pa.field("input", pa.string()),  # the argument tuple as a Python literal (None for whole tests)

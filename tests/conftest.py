@@ -39,7 +39,7 @@ def run_cli(*args: str, root: Path | None = None, check: bool = True, env: dict 
     env = dict(os.environ if env is None else env)
     if root is not None:
         env["CODEKILN_ROOT"] = str(root)
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "codekiln.pipelines.cli", *args], capture_output=True,
                           text=True, env=env, cwd=REPO, **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"codekiln {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 
-from transforms import fs
+from codekiln.transforms import fs
 
 HEARTBEAT_S = 30.0
 STALE_S = 15 * 60.0

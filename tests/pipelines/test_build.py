@@ -5,12 +5,12 @@ import random
 
 import pyarrow.parquet as pq
 import pytest
+from codekiln.pipelines.build import build_dataset, pipeline_args
+from codekiln.pipelines.config import parse
+from codekiln.pipelines.store import Store
+from codekiln.transforms import fs
 
-from pipelines.build import build_dataset, pipeline_args
-from pipelines.config import parse
-from pipelines.store import Store
 from tests.conftest import HUMANEVAL_FIELDS, humaneval, write_jsonl
-from transforms import fs
 
 
 def _cfg(tmp_path, path, **over):

@@ -1,10 +1,10 @@
 import duckdb
 import pytest
+from codekiln.pipelines.build import build_dataset
+from codekiln.pipelines.catalog import connect, ident
+from codekiln.pipelines.config import parse
+from codekiln.pipelines.store import Store
 
-from pipelines.build import build_dataset
-from pipelines.catalog import connect, ident
-from pipelines.config import parse
-from pipelines.store import Store
 from tests.conftest import HUMANEVAL_FIELDS, humaneval, write_jsonl
 
 

@@ -64,7 +64,7 @@ def test_killing_a_build_midway_leaves_no_visible_version(tmp_path, store_root):
     progress_tmp = tmp_path / "tmp"
     progress_tmp.mkdir()
     env = dict(os.environ, TMPDIR=str(progress_tmp))
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "build", str(cfg), "--root", str(store_root)],
+    proc = subprocess.Popen([sys.executable, "-m", "codekiln.pipelines.cli", "build", str(cfg), "--root", str(store_root)],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:

@@ -1,6 +1,6 @@
 import pytest
+from codekiln.pipelines.config import ConfigError, load, parse
 
-from pipelines.config import ConfigError, load, parse
 from tests.conftest import SAMPLES
 
 

@@ -3,8 +3,8 @@
 import json
 
 import yaml
+from codekiln.pipelines.diff import config_changes, flatten
 
-from pipelines.diff import config_changes, flatten
 from tests.conftest import humaneval, run_cli, write_jsonl
 
 

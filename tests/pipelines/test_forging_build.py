@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import yaml
+from codekiln.pipelines.store import Store
 
-from pipelines.store import Store
 from tests.conftest import humaneval, run_cli
 
 ALWAYS_EQUAL = ("class _E:\n    def __eq__(self, o): return True\n    def __ne__(self, o): return False\n"

@@ -16,12 +16,12 @@ import os
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from codekiln.pipelines.store import Store
+from codekiln.transforms.preferences.surface import separability
 
-from pipelines.store import Store
 from tests.conftest import REPO, run_cli
-from transforms.preferences.surface import separability
 
-HUMANEVAL = REPO / "tests" / "data" / "humaneval.jsonl.gz"
+HUMANEVAL = REPO / "configs" / "corpora" / "humaneval.jsonl.gz"
 
 
 def _burn(stop):

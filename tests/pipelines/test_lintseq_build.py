@@ -4,11 +4,11 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from codekiln.pipelines.store import Store
+from codekiln.transforms.lintseq import Ruff, apply_edits
+from codekiln.transforms.lintseq.linter import syntax_error
 
-from pipelines.store import Store
 from tests.conftest import REPO, run_cli
-from transforms.lintseq import Ruff, apply_edits
-from transforms.lintseq.linter import syntax_error
 
 CORPUS = REPO.parent / "shared" / "corpora" / "humaneval.jsonl.gz"
 

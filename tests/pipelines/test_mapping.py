@@ -1,11 +1,11 @@
 import json
 
 import pytest
+from codekiln.pipelines.config import FieldSpec, parse
+from codekiln.pipelines.mapping import Normaliser, extract, split_tests
+from codekiln.transforms.stage import Reject
 
-from pipelines.config import FieldSpec, parse
-from pipelines.mapping import Normaliser, extract, split_tests
 from tests.conftest import HUMANEVAL_FIELDS, SAMPLES, humaneval
-from transforms.stage import Reject
 
 
 def _normaliser(fields, **source):

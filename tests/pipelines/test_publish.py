@@ -13,8 +13,8 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from codekiln.schemas import REJECT_SCHEMA, get_schema
 
-from schemas import REJECT_SCHEMA, get_schema
 from tests.conftest import DEMO_DATASETS, REPO, humaneval, run_cli, write_jsonl
 from tests.hub_server import FakeHub, Repo
 
@@ -207,9 +207,9 @@ def test_published_shards_are_the_store_files(two_versions, tmp_path):
 
 @pytest.mark.parametrize("dataset", DEMO_DATASETS)
 def test_every_demo_kind_publishes_a_folder_datasets_loads(demo_store, tmp_path, dataset, capsys):
-    from pipelines.cli import main
-    from pipelines.kinds import KINDS
-    from pipelines.store import Store
+    from codekiln.pipelines.cli import main
+    from codekiln.pipelines.kinds import KINDS
+    from codekiln.pipelines.store import Store
 
     manifest = Store(str(demo_store)).resolve(dataset)
     out = tmp_path / "dry"

@@ -7,8 +7,8 @@ import re
 import shutil
 
 import pytest
+from codekiln.pipelines.cli import main
 
-from pipelines.cli import main
 from tests.browser import CHROMIUM, open_page
 from tests.conftest import DEMO_DATASETS, SAMPLES, run_cli, write_jsonl
 
@@ -107,8 +107,7 @@ def test_report_names_a_missing_version(demo_store):
 
 def test_histograms_are_aggregated_exactly_in_duckdb():
     import duckdb
-
-    from pipelines.figures import _hist
+    from codekiln.pipelines.figures import _hist
 
     con = duckdb.connect()
     con.execute("create table data as select i, (i % 7) k, i / 99.0 r, (case when i % 2 = 0 then 'a' else 'b' end) g "
@@ -155,10 +154,10 @@ def test_report_and_card_of_model_responses(tmp_path, monkeypatch):
     loopback OpenAI-compatible server, then reported, opened in Chromium and dry-run published."""
     _need_browser()
     import datasets
+    from codekiln.pipelines.build import build_dataset
+    from codekiln.pipelines.config import parse
+    from codekiln.pipelines.store import Store
 
-    from pipelines.build import build_dataset
-    from pipelines.config import parse
-    from pipelines.store import Store
     from tests.llm_server import FakeOpenAI
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")

@@ -4,8 +4,8 @@ every sample ends as a label row or a reject with its reason, and the counts add
 import json
 
 import pyarrow.parquet as pq
+from codekiln.pipelines.store import Store
 
-from pipelines.store import Store
 from tests.conftest import humaneval, run_cli
 
 

@@ -6,9 +6,9 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
+from codekiln.pipelines.config import parse
+from codekiln.pipelines.sources import ReadSources, list_files, sha256_files
 
-from pipelines.config import parse
-from pipelines.sources import ReadSources, list_files, sha256_files
 from tests.conftest import write_jsonl
 
 

@@ -37,7 +37,7 @@ def _env(tmp_path, **extra) -> dict:
 
 
 def _start(config: str, root, env) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", "build", config, "--root", str(root), "-q"],
+    return subprocess.Popen([sys.executable, "-m", "codekiln.pipelines.cli", "build", config, "--root", str(root), "-q"],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 

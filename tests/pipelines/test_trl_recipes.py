@@ -21,10 +21,10 @@ import pytest
 
 # no skip: the README's test command (`bash .ci/setup --dev`) installs the `train` group
 import trl  # noqa: E402, F401
+from codekiln.pipelines import training
+from codekiln.pipelines.kinds import KINDS
+from codekiln.pipelines.store import Store
 
-from pipelines import training
-from pipelines.kinds import KINDS
-from pipelines.store import Store
 from tests.conftest import REPO, run_cli
 from tests.llm_server import FakeOpenAI
 

@@ -1,7 +1,6 @@
 import pyarrow as pa
 import pytest
-
-from schemas import REJECT_SCHEMA, SCHEMAS, content_id, get_schema, schema_to_json
+from codekiln.schemas import REJECT_SCHEMA, SCHEMAS, content_id, get_schema, schema_to_json
 
 
 def test_content_id_is_stable_and_sensitive_to_every_part():

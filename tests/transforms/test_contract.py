@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from transforms.testgen.contract import (
+from codekiln.transforms.testgen.contract import (
     MAX_DEPTH,
     MAX_INT,
     MAX_LEN,
@@ -28,7 +27,7 @@ from transforms.testgen.contract import (
     generate,
     infer,
 )
-from transforms.testgen.inputs import seed_inputs
+from codekiln.transforms.testgen.inputs import seed_inputs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -281,7 +280,7 @@ def test_caps_hold_even_when_seeds_exceed_them():
 
 
 def test_humaneval_contracts_admit_seeds_generate_admitted_and_round_trip():
-    with gzip.open(REPO / "tests" / "data" / "humaneval.jsonl.gz", "rt") as f:
+    with gzip.open(REPO / "configs" / "corpora" / "humaneval.jsonl.gz", "rt") as f:
         problems = [json.loads(line) for line in f]
     total = 0
     for p in problems:
@@ -315,7 +314,7 @@ def test_json_is_readable_and_deterministic():
 SCRIPT = r"""
 import random, sys
 sys.path.insert(0, sys.argv[1])
-from transforms.testgen.contract import infer, generate, _key
+from codekiln.transforms.testgen.contract import infer, generate, _key
 cases = [
     [({'a', 'bc', 'd'}, 'x'), ({'q'}, 'yy')],
     [({'k': 'v', 'w': 'zz'},), ({'a': 'b'},)],

@@ -5,9 +5,9 @@ import collections
 import json
 
 import pytest
+from codekiln.transforms.execution import Probe, SandboxConfig, SandboxPool, Task, asserts, values
 
 from tests.conftest import humaneval
-from transforms.execution import Probe, SandboxConfig, SandboxPool, Task, asserts, values
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_one_float_tolerance_rule():
 
 
 def test_generated_float_tests_are_judged_on_the_host(pool):
-    from transforms.testgen.suite import assert_source
+    from codekiln.transforms.testgen.suite import assert_source
 
     src = assert_source("f", (1.0,), [0.3333333, {"k": 2.0}])
     assert asserts.split(src) is not None

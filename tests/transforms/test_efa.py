@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from codekiln.pipelines.store import Store
+from codekiln.transforms.efa.contract import Invalid, extract
+from codekiln.transforms.efa.validate import answers_match, recompute
+from codekiln.transforms.execution import SandboxConfig, SandboxPool
 
-from pipelines.store import Store
 from tests.conftest import REPO, run_cli
 from tests.llm_server import FakeOpenAI, Reply, completion
-from transforms.efa.contract import Invalid, extract
-from transforms.efa.validate import answers_match, recompute
-from transforms.execution import SandboxConfig, SandboxPool
 
 SAMPLES = REPO / "configs" / "samples"
 sys.path.insert(0, str(REPO))
@@ -172,7 +172,7 @@ class Problem:
 
 
 def test_a_candidate_that_forges_its_results_fails_alone():
-    from transforms.efa.validate import Candidate, validate
+    from codekiln.transforms.efa.validate import Candidate, validate
 
     honest = FORGED_EFA.replace("f = sys._getframe(1)", "f = None")
     assert honest != FORGED_EFA
@@ -188,7 +188,7 @@ def test_a_candidate_that_forges_its_results_fails_alone():
 def test_answer_matching_works_from_any_thread_and_its_work_does_not_depend_on_history():
     from concurrent.futures import ThreadPoolExecutor
 
-    from transforms.efa.matching import AnswerMatcher
+    from codekiln.transforms.efa.matching import AnswerMatcher
 
     pairs = [("\\frac{14}{3}", "\\frac{14}{3}"), ("3\\sqrt{13}", "3 \\sqrt{13}"), ("18", "18"), ("9", "8"),
              ("\\frac{1}{3}", "0.3333333333333333"), ("\\sqrt{2}+\\sqrt{3}", "\\sqrt{5+2\\sqrt{6}}")]
@@ -206,7 +206,7 @@ def test_answer_matching_works_from_any_thread_and_its_work_does_not_depend_on_h
 
 
 def test_answer_limits_are_not_verdicts():
-    from transforms.efa.matching import MAX_ANSWER_CHARS, AnswerLimit, AnswerMatcher
+    from codekiln.transforms.efa.matching import MAX_ANSWER_CHARS, AnswerLimit, AnswerMatcher
 
     with pytest.raises(AnswerLimit) as e:
         answers_match("1", "1" * (MAX_ANSWER_CHARS + 1))
@@ -240,8 +240,14 @@ BIG_ANSWER = VALID_DIVISORS.replace(DIVISORS, "return self.n ** 500")
 def test_candidates_past_a_limit_get_no_verdict_from_any_thread():
     from concurrent.futures import ThreadPoolExecutor
 
-    from transforms.efa.matching import AnswerMatcher
-    from transforms.efa.validate import MAX_RESPONSE_CHARS, Candidate, Limit, Verdict, validate
+    from codekiln.transforms.efa.matching import AnswerMatcher
+    from codekiln.transforms.efa.validate import (
+        MAX_RESPONSE_CHARS,
+        Candidate,
+        Limit,
+        Verdict,
+        validate,
+    )
 
     cands = [Candidate("s", "9", VALID_DIVISORS), Candidate("s", "9", SLOW), Candidate("s", "9", CAUGHT),
              Candidate("s", "9", HANGS), Candidate("s", "9", VALID_DIVISORS + "#" * MAX_RESPONSE_CHARS),
@@ -262,9 +268,9 @@ def test_candidates_past_a_limit_get_no_verdict_from_any_thread():
 
 
 def test_expand_and_variants_cap_their_records():
-    from transforms.efa.beam import MAX_CANDIDATES, VariantParams, VariantsFn, expand
-    from transforms.efa.validate import MAX_RESPONSE_CHARS
-    from transforms.stage import Reject
+    from codekiln.transforms.efa.beam import MAX_CANDIDATES, VariantParams, VariantsFn, expand
+    from codekiln.transforms.efa.validate import MAX_RESPONSE_CHARS
+    from codekiln.transforms.stage import Reject
 
     seed = {"id": "x", "source_id": "s1", "source": "seeds", "prompt": "?", "answer": "9",
             "metadata": json.dumps({"candidates": [VALID_DIVISORS, "no code"]})}

@@ -6,13 +6,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from pipelines.config import ConfigError
-from pipelines.kinds import KINDS, parse_params
-from tests.conftest import humaneval
-from transforms.lintseq import (
+from codekiln.pipelines.config import ConfigError
+from codekiln.pipelines.kinds import KINDS, parse_params
+from codekiln.transforms.lintseq import (
     Job,
     ProgramRejected,
     Ruff,
@@ -21,12 +17,16 @@ from transforms.lintseq import (
     lintseq_batch,
     sample_edit_paths,
 )
-from transforms.lintseq.beam import LintSeqFn, LintSeqParams
-from transforms.lintseq.core import _Fenwick, _forward_hunks, hunks, training_text
-from transforms.lintseq.functions import top_level_functions
-from transforms.lintseq.linter import syntax_error
-from transforms.lintseq.program import Program
-from transforms.stage import Reject
+from codekiln.transforms.lintseq.beam import LintSeqFn, LintSeqParams
+from codekiln.transforms.lintseq.core import _Fenwick, _forward_hunks, hunks, training_text
+from codekiln.transforms.lintseq.functions import top_level_functions
+from codekiln.transforms.lintseq.linter import syntax_error
+from codekiln.transforms.lintseq.program import Program
+from codekiln.transforms.stage import Reject
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import humaneval
 
 
 @pytest.fixture(scope="module")
@@ -501,7 +501,7 @@ def test_a_prompt_ending_in_comments_or_blank_lines_is_still_the_start(ruff, pro
 def test_a_walk_that_must_delete_a_prompt_line_redoes_the_program_from_nothing(ruff, monkeypatch):
     """If getting clean would delete a prompt unit, the start state cannot hold: the program's
     walks are redone unpinned (here forced by seeding a prompt unit), and still valid."""
-    from transforms.lintseq import core
+    from codekiln.transforms.lintseq import core
 
     rec = humaneval(1)[0]
     program = rec["prompt"] + rec["canonical_solution"]

@@ -9,14 +9,14 @@ import threading
 
 import pyarrow.parquet as pq
 import pytest
+from codekiln.pipelines.build import build_dataset
+from codekiln.pipelines.config import ConfigError, parse
+from codekiln.pipelines.store import Store
+from codekiln.transforms.llm.parse import Unparseable, parse_python_block
+from codekiln.transforms.llm.prompts import PromptTemplate
 
-from pipelines.build import build_dataset
-from pipelines.config import ConfigError, parse
-from pipelines.store import Store
 from tests.conftest import REPO, run_cli
 from tests.llm_server import FakeOpenAI, Reply, completion, echo, error, wait_for
-from transforms.llm.parse import Unparseable, parse_python_block
-from transforms.llm.prompts import PromptTemplate
 
 SECRET = "sk-codekiln-SECRET-" + "7" * 24
 SAMPLE = REPO / "configs" / "samples" / "humaneval.jsonl"
@@ -199,7 +199,7 @@ def test_a_killed_build_resumes_sending_only_the_missing_requests(tmp_path):
         cfg = tmp_path / "c.json"
         cfg.write_text(json.dumps(doc(server.base_url, concurrency=1, batch_size=1)))
         store = tmp_path / "store"
-        proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "build", str(cfg), "--root", str(store)],
+        proc = subprocess.Popen([sys.executable, "-m", "codekiln.pipelines.cli", "build", str(cfg), "--root", str(store)],
                                 cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         try:
@@ -242,7 +242,7 @@ def test_config_and_parsers():
 
 
 def test_token_bucket_spaces_batches_by_the_rate():
-    from transforms.llm.handler import TokenBucket
+    from codekiln.transforms.llm.handler import TokenBucket
 
     bucket = TokenBucket(per_minute=6000)  # one request per 10 ms
     assert bucket.allow(hits_added=3) is True

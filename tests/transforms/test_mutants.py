@@ -9,9 +9,9 @@ import sys
 from collections import Counter
 
 import pytest
+from codekiln.transforms.testgen.mutants import mutants
 
 from tests.conftest import REPO
-from transforms.testgen.mutants import mutants
 
 SIEVE_PROMPT = '''def count_primes(n: int) -> int:
     """Return the number of primes below n.
@@ -273,7 +273,7 @@ def test_deterministic_for_an_rng_state_and_any_hash_seed():
     for program, first_line, _, _ in PROGRAMS.values():
         assert mutants(program, 25, random.Random(5), first_line) == mutants(program, 25, random.Random(5), first_line)
     assert mutants(SIEVE, 25, random.Random(5)) != mutants(SIEVE, 25, random.Random(6))
-    script = ("import json, random, sys\nsys.path.insert(0, '.')\nfrom transforms.testgen.mutants import mutants\n"
+    script = ("import json, random, sys\nsys.path.insert(0, '.')\nfrom codekiln.transforms.testgen.mutants import mutants\n"
               "from tests.transforms.test_mutants import PROGRAMS\n"
               "print(json.dumps([mutants(p, 30, random.Random(11), f) for p, f, _, _ in PROGRAMS.values()]))\n")
     outputs = [subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True,

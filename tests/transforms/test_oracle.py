@@ -6,12 +6,10 @@ import subprocess
 import sys
 
 import pytest
-
-from tests.conftest import REPO
-from transforms.execution import SandboxConfig, SandboxPool, Task
-from transforms.preferences.core import LabelParams, label_rows
-from transforms.testgen import traced
-from transforms.testgen.suite import (
+from codekiln.transforms.execution import SandboxConfig, SandboxPool, Task
+from codekiln.transforms.preferences.core import LabelParams, label_rows
+from codekiln.transforms.testgen import traced
+from codekiln.transforms.testgen.suite import (
     Problem,
     TestgenParams,
     Verified,
@@ -21,6 +19,8 @@ from transforms.testgen.suite import (
     reference_tasks,
     run_traced,
 )
+
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_answers_the_clock_cut_off_are_asked_again_and_come_out_the_same(pool, m
     inputs = [(x,) for x in range(12)]
     jobs = [(program, inputs, "f", 10**6, ["assert f(1) == f(1)"], 3)]
     calm = run_traced(pool.run_many, jobs)[0]
-    monkeypatch.setattr("transforms.testgen.suite.FIRST_PASS_S", 0.01)  # every process cut at once
+    monkeypatch.setattr("codekiln.transforms.testgen.suite.FIRST_PASS_S", 0.01)  # every process cut at once
     rushed = run_traced(pool.run_many, jobs)[0]
     a, b = answers(calm, 12, 1), answers(rushed, 12, 1)
     assert [t["verdict"] for t in a] == [t["verdict"] for t in b]
@@ -90,7 +90,7 @@ def test_a_program_cannot_hide_its_work_by_catching_the_signal(pool):
 
 
 def test_traced_results_are_checked_on_the_host():
-    from transforms.execution import values
+    from codekiln.transforms.execution import values
     for bad in ([1, 2], (1, "x", []), (1, 2, [(1, "a")])):
         with pytest.raises(values.NonData):
             traced.decode(_wire(bad))
@@ -98,7 +98,7 @@ def test_traced_results_are_checked_on_the_host():
 
 def _wire(value) -> str:
     """`value` in the harness's wire form (the strict encoder the sandbox uses)."""
-    from transforms.execution import harness
+    from codekiln.transforms.execution import harness
     return harness.encode_text(value, 1 << 20)
 
 
@@ -145,7 +145,7 @@ def test_labels_are_the_same_with_another_hash_seed(suite_row, tmp_path):
     """The fresh inputs, the candidates and their order do not depend on PYTHONHASHSEED."""
     row = tmp_path / "row.json"
     row.write_text(json.dumps(suite_row))
-    script = ("import json, sys\nfrom transforms.preferences.core import LabelParams, fuzz_inputs, candidates\n"
+    script = ("import json, sys\nfrom codekiln.transforms.preferences.core import LabelParams, fuzz_inputs, candidates\n"
               f"row = json.load(open({str(row)!r}))\n"
               "p = LabelParams(fuzz_inputs=50)\n"
               "print(json.dumps([repr(a) for a in fuzz_inputs(row, p)] + [c.program for c in candidates(row, [], p)]))\n")
@@ -155,7 +155,7 @@ def test_labels_are_the_same_with_another_hash_seed(suite_row, tmp_path):
 
 
 def test_seeds_recorded_from_a_test_that_draws_inputs_are_only_the_reproducible_ones(pool):
-    from transforms.testgen.suite import _recorded_seeds
+    from codekiln.transforms.testgen.suite import _recorded_seeds
 
     test = ("import os, random\n\ndef check(candidate):\n    assert candidate(1) == 2\n"
             "    for _ in range(3):\n        x = random.randint(0, 10**6)\n        assert candidate(x) == x + 1\n"

@@ -5,17 +5,17 @@ import re
 
 import numpy as np
 import pyarrow.parquet as pq
-
-from pipelines.store import Store
-from tests.conftest import run_cli
-from transforms.pragmatic.core import (
+from codekiln.pipelines.store import Store
+from codekiln.transforms.pragmatic.core import (
     Matcher,
     PragmaticParams,
     literal_baseline,
     pragmatic_row,
     speak,
 )
-from transforms.pragmatic.dsl import Part, Program, negative_strings, sample_program
+from codekiln.transforms.pragmatic.dsl import Part, Program, negative_strings, sample_program
+
+from tests.conftest import run_cli
 
 
 def test_dsl_prints_as_a_term_and_a_regex():
@@ -90,8 +90,7 @@ def test_demo_pragmatic_rows_are_consistent_and_reported(tmp_path):
 
 def test_parameters_are_capped():
     import pytest
-
-    from transforms.pragmatic.core import MAX_CELLS, MAX_COMPETITORS, MAX_EXAMPLES
+    from codekiln.transforms.pragmatic.core import MAX_CELLS, MAX_COMPETITORS, MAX_EXAMPLES
 
     for kw in [{"competitors": MAX_COMPETITORS + 1}, {"examples": MAX_EXAMPLES + 1}, {"alphabet": "ab" * 200},
                {"competitors": MAX_CELLS // 10_000 + 1, "examples": 10_000}]:
@@ -101,9 +100,8 @@ def test_parameters_are_capped():
 
 def test_work_is_counted_the_same_every_time_and_bounded():
     import pytest
-
-    from transforms.pragmatic.beam import PragmaticFn
-    from transforms.pragmatic.core import MAX_WORK, OverBudget, Work
+    from codekiln.transforms.pragmatic.beam import PragmaticFn
+    from codekiln.transforms.pragmatic.core import MAX_WORK, OverBudget, Work
 
     params = PragmaticParams(competitors=100, examples=100, seed=1)
     counts = []

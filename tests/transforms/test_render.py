@@ -11,9 +11,8 @@ import tokenize
 from pathlib import Path
 
 import pytest
-
-from transforms.preferences.render import MAX_CHARS, Rendered, normalise_prompt, render
-from transforms.testgen.mutants import mutants
+from codekiln.transforms.preferences.render import MAX_CHARS, Rendered, normalise_prompt, render
+from codekiln.transforms.testgen.mutants import mutants
 
 CORPORA = Path(__file__).resolve().parents[1] / "data"  # bundled: HumanEval and StarCoder2's samples
 

@@ -11,11 +11,11 @@ import uuid
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from codekiln.transforms.execution import SandboxConfig, SandboxPool, SandboxUnavailable, Task
+from codekiln.transforms.execution.beam import ExecuteTasks
+from codekiln.transforms.execution.harness import strict_eq
 
 from tests.conftest import REPO, humaneval
-from transforms.execution import SandboxConfig, SandboxPool, SandboxUnavailable, Task
-from transforms.execution.beam import ExecuteTasks
-from transforms.execution.harness import strict_eq
 
 SECRET = "sk-codekiln-test-" + uuid.uuid4().hex
 OK = Task("def f(x):\n    return x + 1\n", ["assert f(1) == 2"])
@@ -320,7 +320,7 @@ def test_a_scratch_directory_made_unreadable_is_still_cleaned(pool):
 
 
 def test_results_of_another_protocol_are_never_served(tmp_path):
-    from transforms.execution import sandbox
+    from codekiln.transforms.execution import sandbox
 
     cfg = SandboxConfig(pool_size=1, timeout_s=2)
     assert cfg.profile()["protocol"] == sandbox.PROTOCOL

@@ -10,8 +10,7 @@ import os
 import textwrap
 
 import pytest
-
-from transforms.execution import SandboxConfig, SandboxPool, Task
+from codekiln.transforms.execution import SandboxConfig, SandboxPool, Task
 
 WRONG = "def add(a, b):\n    return a - b\n"
 TESTS = [

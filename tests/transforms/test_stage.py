@@ -3,12 +3,11 @@ import json
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
+from codekiln.pipelines.build import counts_table
+from codekiln.pipelines.shards import MOD, _MergeReports, row_hash
+from codekiln.transforms.stage import Reject, Stage, read_progress
 from hypothesis import given
 from hypothesis import strategies as st
-
-from pipelines.build import counts_table
-from pipelines.shards import MOD, _MergeReports, row_hash
-from transforms.stage import Reject, Stage, read_progress
 
 
 def fan(x):

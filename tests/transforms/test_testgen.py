@@ -8,21 +8,21 @@ from pathlib import Path
 import datasets
 import pyarrow.parquet as pq
 import pytest
-
-from pipelines.store import Store
-from tests.conftest import humaneval, run_cli
-from tests.llm_server import FakeOpenAI, Reply, completion, echo
-from transforms.execution import SandboxConfig, SandboxPool
-from transforms.preferences.core import PairParams, pairs
-from transforms.testgen.inputs import parse_llm_inputs, seed_inputs
-from transforms.testgen.mutants import mutants
-from transforms.testgen.suite import (
+from codekiln.pipelines.store import Store
+from codekiln.transforms.execution import SandboxConfig, SandboxPool
+from codekiln.transforms.preferences.core import PairParams, pairs
+from codekiln.transforms.testgen.inputs import parse_llm_inputs, seed_inputs
+from codekiln.transforms.testgen.mutants import mutants
+from codekiln.transforms.testgen.suite import (
     Problem,
     TestgenParams,
     assert_source,
     build_suites,
     runnable_tests,
 )
+
+from tests.conftest import humaneval, run_cli
+from tests.llm_server import FakeOpenAI, Reply, completion, echo
 
 # -- inputs and mutants ----------------------------------------------------------------------
 
@@ -105,7 +105,7 @@ def test_pairing_rules():
 
 
 def test_verdicts_a_program_could_forge_are_never_used_by_default():
-    from transforms.preferences.core import LabelParams, NotLabelled, label_rows
+    from codekiln.transforms.preferences.core import LabelParams, NotLabelled, label_rows
 
     code_test = {"assert_src": "xs = [1, 2]\nfor x in xs:\n    assert f(x) == x"}
     row = {"problem_id": "p", "prompt": "", "reference": "def f(x):\n    return x\n", "timeout_s": 1.0,
@@ -145,8 +145,8 @@ def demo_store(tmp_path_factory):
 
 
 def test_every_chosen_passes_and_every_rejected_fails(demo_store):
-    from transforms.preferences.core import pool_of
-    from transforms.testgen.suite import judge_programs
+    from codekiln.transforms.preferences.core import pool_of
+    from codekiln.transforms.testgen.suite import judge_programs
 
     suites = {r["problem_id"]: r for r in _rows(demo_store, "tests")}
     prefs = _rows(demo_store, "preferences")
@@ -277,9 +277,9 @@ datasets:
 
 
 def test_a_problem_over_the_size_cap_is_a_too_large_reject():
-    from transforms.execution import SandboxConfig
-    from transforms.stage import Reject
-    from transforms.testgen.beam import SuiteFn
+    from codekiln.transforms.execution import SandboxConfig
+    from codekiln.transforms.stage import Reject
+    from codekiln.transforms.testgen.beam import SuiteFn
 
     fn = SuiteFn(TestgenParams(max_problem_chars=200), SandboxConfig(pool_size=1, cache=False), None)
     fn.setup()

@@ -12,16 +12,22 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from schemas import content_id
-from transforms.efa.contract import CONTRACT
-from transforms.efa.matching import MAX_ANSWER_CHARS, default_matcher
-from transforms.efa.validate import MAX_RESPONSE_CHARS, Candidate, Limit, sample_variants, validate
-from transforms.execution.beam import PooledFn
-from transforms.llm.handler import LLMChoice, requests_for
-from transforms.llm.join import WithModelOutputs
-from transforms.llm.prompts import MissingField, PromptTemplate
-from transforms.records import metadata
-from transforms.stage import BatchStage, Reject, Stage
+from codekiln.schemas import content_id
+from codekiln.transforms.efa.contract import CONTRACT
+from codekiln.transforms.efa.matching import MAX_ANSWER_CHARS, default_matcher
+from codekiln.transforms.efa.validate import (
+    MAX_RESPONSE_CHARS,
+    Candidate,
+    Limit,
+    sample_variants,
+    validate,
+)
+from codekiln.transforms.execution.beam import PooledFn
+from codekiln.transforms.llm.handler import LLMChoice, requests_for
+from codekiln.transforms.llm.join import WithModelOutputs
+from codekiln.transforms.llm.prompts import MissingField, PromptTemplate
+from codekiln.transforms.records import metadata
+from codekiln.transforms.stage import BatchStage, Reject, Stage
 
 PACKAGES = ("sympy", "mpmath")  # what the contract lets an EFA import beyond the standard library
 MAX_CANDIDATES = 1000  # per seed

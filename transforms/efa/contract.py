@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import warnings
 
-from transforms.llm.parse import Unparseable, parse_python_block
+from codekiln.transforms.llm.parse import Unparseable, parse_python_block
 
 CONTRACT = __doc__.split("\n\n", 1)[1].strip()
 MEMBERS = ("__init__", "original", "sample", "render", "solve")

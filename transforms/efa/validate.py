@@ -25,9 +25,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from transforms.efa.contract import TESTS, Invalid, extract
-from transforms.efa.matching import AnswerLimit, AnswerServerError, MatchError, default_matcher
-from transforms.execution.sandbox import ExecResult, Task
+from codekiln.transforms.efa.contract import TESTS, Invalid, extract
+from codekiln.transforms.efa.matching import (
+    AnswerLimit,
+    AnswerServerError,
+    MatchError,
+    default_matcher,
+)
+from codekiln.transforms.execution.sandbox import ExecResult, Task
 
 MAX_RESPONSE_CHARS = 20_000  # a candidate's text: a model's response or the program as given
 MAX_STEPS = 10_000_000  # trace events per test in the sandbox (typical EFAs: under 100,000)

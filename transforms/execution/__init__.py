@@ -1,6 +1,6 @@
 """The execution sandbox: the shared service that runs model-written code (see sandbox.py)."""
 
-from transforms.execution.sandbox import (
+from codekiln.transforms.execution.sandbox import (
     VERDICTS,
     ExecResult,
     Probe,

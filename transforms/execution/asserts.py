@@ -26,7 +26,7 @@ import operator
 import warnings
 from dataclasses import dataclass
 
-from transforms.execution import values
+from codekiln.transforms.execution import values
 
 
 class HostLimit(ArithmeticError):

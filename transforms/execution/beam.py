@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import apache_beam as beam
-
-from transforms.execution.sandbox import SandboxConfig, SandboxPool, Task
+from codekiln.transforms.execution.sandbox import SandboxConfig, SandboxPool, Task
 
 
 class _ExecuteBatchDoFn(beam.DoFn):

@@ -44,9 +44,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transforms import fs
-from transforms.execution import asserts, values
-from transforms.lease import leased_tmpdir, release_tmpdir
+from codekiln.transforms import fs
+from codekiln.transforms.execution import asserts, values
+from codekiln.transforms.lease import leased_tmpdir, release_tmpdir
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """LintSeq: synthetic edit sequences (see core.py)."""
 
-from transforms.lintseq.core import (
+from codekiln.transforms.lintseq.core import (
     DIFF_TOKEN,
     EditPath,
     Job,
@@ -11,7 +11,7 @@ from transforms.lintseq.core import (
     sample_edit_paths,
     training_text,
 )
-from transforms.lintseq.linter import RULES, Ruff
+from codekiln.transforms.lintseq.linter import RULES, Ruff
 
 __all__ = ["DIFF_TOKEN", "RULES", "EditPath", "Job", "ProgramRejected", "Ruff", "apply_edits",
            "completion_edits", "lintseq_batch", "sample_edit_paths", "training_text"]

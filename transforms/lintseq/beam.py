@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import content_id
-from transforms.lintseq.core import (
+from codekiln.schemas import content_id
+from codekiln.transforms.lintseq.core import (
     DIFF_TOKEN,
     MAX_CHECKED_LINES,
     MAX_PROGRAM_LINES,
@@ -14,9 +14,9 @@ from transforms.lintseq.core import (
     lintseq_batch,
     training_completion,
 )
-from transforms.lintseq.functions import NotPython, top_level_functions
-from transforms.lintseq.linter import Ruff
-from transforms.stage import BatchStage, Reject, Stage
+from codekiln.transforms.lintseq.functions import NotPython, top_level_functions
+from codekiln.transforms.lintseq.linter import Ruff
+from codekiln.transforms.stage import BatchStage, Reject, Stage
 
 UNITS = ("program", "function")
 

@@ -47,9 +47,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from transforms.lintseq.layout import Layout
-from transforms.lintseq.linter import Finding, Ruff, syntax_error
-from transforms.lintseq.program import Program
+from codekiln.transforms.lintseq.layout import Layout
+from codekiln.transforms.lintseq.linter import Finding, Ruff, syntax_error
+from codekiln.transforms.lintseq.program import Program
 
 DIFF_TOKEN = "<|diff|>"
 NO_NEWLINE = "\\ No newline at end of file\n"

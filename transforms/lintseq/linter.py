@@ -15,9 +15,8 @@ import subprocess
 import warnings
 from dataclasses import dataclass
 
+from codekiln.transforms.lease import leased_tmpdir, release_tmpdir
 from ruff.__main__ import find_ruff_bin
-
-from transforms.lease import leased_tmpdir, release_tmpdir
 
 # Undefined names (F821-F823) and statements outside where they belong (F701-F706,
 # PLE0117/PLE0118). Unused imports or variables are not errors, as in the reference.

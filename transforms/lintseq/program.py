@@ -13,7 +13,7 @@ import tokenize
 from dataclasses import dataclass
 from functools import cached_property
 
-from transforms.lintseq.layout import Layout, build_layout
+from codekiln.transforms.lintseq.layout import Layout, build_layout
 
 SKIP = {tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING,
         tokenize.ENDMARKER}

@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 
-from transforms import fs
+from codekiln.transforms import fs
 
 
 def request_key(base_url: str, model: str, messages: list[dict], sampling: dict, sample_index: int) -> str:

@@ -25,10 +25,9 @@ import openai
 from apache_beam.io.components.rate_limiter import RateLimiter
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import PredictionResult, RemoteModelHandler, RunInference
-
-from transforms.llm.cache import ResponseCache, request_key
-from transforms.llm.config import LLMConfig
-from transforms.stage import METRICS_NAMESPACE, REJECTS, StageCounter, reject_row
+from codekiln.transforms.llm.cache import ResponseCache, request_key
+from codekiln.transforms.llm.config import LLMConfig
+from codekiln.transforms.stage import METRICS_NAMESPACE, REJECTS, StageCounter, reject_row
 
 RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
              openai.APIConnectionError)

@@ -4,9 +4,8 @@ methods that optionally use a model (tests, labels, efas) do it."""
 from __future__ import annotations
 
 import apache_beam as beam
-
-from transforms.llm.handler import AskLLM
-from transforms.stage import Stage
+from codekiln.transforms.llm.handler import AskLLM
+from codekiln.transforms.stage import Stage
 
 
 def _attach(item, field: str):

@@ -43,7 +43,7 @@ PARSERS = {"text": parse_text, "python_block": parse_python_block}
 def parse_choice(text: str | None, refusal: str | None, parser) -> str:
     """What `parser` keeps of a model's choice; a refusal or unusable text is a `Reject` that keeps
     the raw response (the one way every method turns a choice into its input)."""
-    from transforms.stage import Reject
+    from codekiln.transforms.stage import Reject
 
     if text is None or refusal:
         raise Reject("refusal", refusal or "the model returned no content")

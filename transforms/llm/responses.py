@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import content_id
-from transforms.llm.config import LLMConfig
-from transforms.llm.handler import AskLLM, LLMChoice, requests_for
-from transforms.llm.parse import PARSERS, parse_choice
-from transforms.llm.prompts import MissingField, PromptTemplate
-from transforms.stage import Reject, Stage
+from codekiln.schemas import content_id
+from codekiln.transforms.llm.config import LLMConfig
+from codekiln.transforms.llm.handler import AskLLM, LLMChoice, requests_for
+from codekiln.transforms.llm.parse import PARSERS, parse_choice
+from codekiln.transforms.llm.prompts import MissingField, PromptTemplate
+from codekiln.transforms.stage import Reject, Stage
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,15 @@ parameters, which are capped (`core.MAX_CELLS`, ...). A reject is that target's 
 
 from __future__ import annotations
 
-from schemas import content_id
-from transforms.pragmatic.core import MAX_WORK, OverBudget, PragmaticParams, Work, pragmatic_row
-from transforms.stage import BatchStage, Reject
+from codekiln.schemas import content_id
+from codekiln.transforms.pragmatic.core import (
+    MAX_WORK,
+    OverBudget,
+    PragmaticParams,
+    Work,
+    pragmatic_row,
+)
+from codekiln.transforms.stage import BatchStage, Reject
 
 MAX_INDEX = 2**63 - 1
 

@@ -23,8 +23,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-
-from transforms.pragmatic.dsl import (
+from codekiln.transforms.pragmatic.dsl import (
     DEFAULT_ALPHABET,
     MAX_LEN,
     mutate_program,

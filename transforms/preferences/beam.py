@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 
 import apache_beam as beam
-
-from schemas import content_id
-from transforms.execution.beam import PooledFn
-from transforms.llm.handler import LLMChoice, requests_for
-from transforms.llm.join import WithModelOutputs
-from transforms.llm.parse import parse_choice, parse_python_block
-from transforms.llm.prompts import PromptTemplate
-from transforms.preferences.core import (
+from codekiln.schemas import content_id
+from codekiln.transforms.execution.beam import PooledFn
+from codekiln.transforms.llm.handler import LLMChoice, requests_for
+from codekiln.transforms.llm.join import WithModelOutputs
+from codekiln.transforms.llm.parse import parse_choice, parse_python_block
+from codekiln.transforms.llm.prompts import PromptTemplate
+from codekiln.transforms.preferences.core import (
     LabelParams,
     NotLabelled,
     PairParams,
@@ -20,8 +19,8 @@ from transforms.preferences.core import (
     label_rows,
     pairs,
 )
-from transforms.preferences.samples import as_candidate
-from transforms.stage import MERGED, BatchStage, Reject, Stage
+from codekiln.transforms.preferences.samples import as_candidate
+from codekiln.transforms.stage import MERGED, BatchStage, Reject, Stage
 
 
 class LabelFn(PooledFn):

@@ -23,12 +23,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from transforms.execution.sandbox import ExecResult, Task
-from transforms.preferences.render import normalise_prompt, render
-from transforms.testgen import contract as contracts
-from transforms.testgen import traced
-from transforms.testgen.mutants import mutants as make_mutants
-from transforms.testgen.suite import (
+from codekiln.transforms.execution.sandbox import ExecResult, Task
+from codekiln.transforms.preferences.render import normalise_prompt, render
+from codekiln.transforms.testgen import contract as contracts
+from codekiln.transforms.testgen import traced
+from codekiln.transforms.testgen.mutants import mutants as make_mutants
+from codekiln.transforms.testgen.suite import (
     TestgenParams,
     Verified,
     answers,

@@ -8,9 +8,11 @@ a reject (`unknown_problem`), never dropped.
 
 from __future__ import annotations
 
-from schemas import content_id
-from transforms.preferences.render import MAX_CHARS  # what can be rendered can be a candidate
-from transforms.stage import Reject
+from codekiln.schemas import content_id
+from codekiln.transforms.preferences.render import (
+    MAX_CHARS,  # what can be rendered can be a candidate
+)
+from codekiln.transforms.stage import Reject
 
 
 def sample_record(data: dict, source: str, location: str) -> dict:

@@ -5,16 +5,22 @@ from __future__ import annotations
 import ast
 import json
 
-from schemas import content_id
-from transforms.execution.beam import PooledFn
-from transforms.llm.handler import LLMChoice, requests_for
-from transforms.llm.join import WithModelOutputs
-from transforms.llm.parse import parse_choice, parse_python_block
-from transforms.llm.prompts import MissingField, PromptTemplate
-from transforms.records import metadata
-from transforms.stage import BatchStage, Reject
-from transforms.testgen.inputs import parse_llm_inputs
-from transforms.testgen.suite import NoSuite, Problem, TestgenParams, build_suites, runnable_tests
+from codekiln.schemas import content_id
+from codekiln.transforms.execution.beam import PooledFn
+from codekiln.transforms.llm.handler import LLMChoice, requests_for
+from codekiln.transforms.llm.join import WithModelOutputs
+from codekiln.transforms.llm.parse import parse_choice, parse_python_block
+from codekiln.transforms.llm.prompts import MissingField, PromptTemplate
+from codekiln.transforms.records import metadata
+from codekiln.transforms.stage import BatchStage, Reject
+from codekiln.transforms.testgen.inputs import parse_llm_inputs
+from codekiln.transforms.testgen.suite import (
+    NoSuite,
+    Problem,
+    TestgenParams,
+    build_suites,
+    runnable_tests,
+)
 
 
 class SuiteFn(PooledFn):

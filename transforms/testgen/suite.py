@@ -31,12 +31,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from transforms.execution import asserts, values
-from transforms.execution.sandbox import ExecResult, Task
-from transforms.testgen import contract as contracts
-from transforms.testgen import traced
-from transforms.testgen.inputs import call_source, seed_inputs
-from transforms.testgen.mutants import mutants as make_mutants
+from codekiln.transforms.execution import asserts, values
+from codekiln.transforms.execution.sandbox import ExecResult, Task
+from codekiln.transforms.testgen import contract as contracts
+from codekiln.transforms.testgen import traced
+from codekiln.transforms.testgen.inputs import call_source, seed_inputs
+from codekiln.transforms.testgen.mutants import mutants as make_mutants
 
 
 @dataclass(frozen=True)

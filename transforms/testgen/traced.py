@@ -13,8 +13,8 @@ host decodes `(value, steps, arcs)` strictly and checks its shape.
 
 from __future__ import annotations
 
-from transforms.execution import values
-from transforms.execution.sandbox import Probe
+from codekiln.transforms.execution import values
+from codekiln.transforms.execution.sandbox import Probe
 
 SETUP = '''
 import sys as __ck_sys
