@@ -22,12 +22,12 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from codekiln import pipelines
-from codekiln.pipelines import kinds
-from codekiln.pipelines.config import DatasetConfig
+from codekiln.pipelines import distributed, kinds
+from codekiln.pipelines.config import ConfigError, DatasetConfig
 from codekiln.pipelines.mapping import DedupeById, Normaliser, RowPassthrough
 from codekiln.pipelines.shards import SHARDS_JSON, WriteShards
 from codekiln.pipelines.sources import ReadSources, list_files, sha256_files
-from codekiln.pipelines.store import Store, read_json
+from codekiln.pipelines.store import STAGING, Store, read_json
 from codekiln.schemas import REJECT_SCHEMA, schema_to_json
 from codekiln.transforms import fs
 from codekiln.transforms.lease import clean_tmp, leased_tmpdir, release_tmpdir
@@ -207,22 +207,53 @@ def _infra(reason: str) -> bool:
     return reason in INFRA_REASONS or reason.startswith("unexpected_")
 
 
+@dataclass
+class DryRun:
+    """A translated, unsubmitted job (Beam's `--dry_run=True`): nothing was read or written."""
+
+    dataset: str
+    runner: str
+    graph: dict  # distributed.translated(): transform count, worker images, the pipeline proto
+
+
+def check_runner(cfg: DatasetConfig, root: str, runner: str | None, beam_args: list[str]) -> tuple[list[str], bool, bool]:
+    """(Beam args, local?, dry run?) for this build, or a ConfigError before any work: a
+    distributed runner needs a store its workers reach, and a dry run needs a runner to translate for."""
+    args, local = pipeline_args(cfg, runner, list(beam_args))
+    dry = distributed.is_dry_run(PipelineOptions(args))
+    name = runner or cfg.beam.runner
+    if dry and local:
+        raise ConfigError("--dry_run", f"a dry run translates a job for a service runner (--runner DataflowRunner); "
+                                       f"the {name} runner has nothing to translate")
+    if not local:
+        distributed.check_root(root, name)
+    return args, local, dry
+
+
 def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None,
                   beam_args: list[str] = (), on_progress: Callable[[dict], None] | None = None,
-                  allow_rejects: bool = False) -> BuildResult:
+                  allow_rejects: bool = False) -> BuildResult | DryRun:
     kind = kinds.KINDS[cfg.kind]
-    args, local = pipeline_args(cfg, runner, list(beam_args))
+    args, local, dry = check_runner(cfg, store.root, runner, list(beam_args))
     options = PipelineOptions(args)
-    store.gc(cfg.name)  # what dead builds of this dataset left (never a live build's files)
+    if not dry:  # a dry run touches no store
+        store.gc(cfg.name)  # what dead builds of this dataset left (never a live build's files)
     clean_tmp()
+
+    def upstream(ref: str) -> list[str]:
+        return distributed.placeholder_files(store.root, ref) if dry else store.files(store.resolve(ref))
 
     sources_info, tasks = [], []
     for src in cfg.sources:
-        files = list_files(src, resolve_dataset=lambda ref: store.files(store.resolve(ref)))
-        tasks.extend((src, i, path) for i, path in enumerate(files))
-        sources_info.append(source_info(src, files, store))
+        files = list_files(src, resolve_dataset=upstream)
+        if not dry:
+            sources_info.append(source_info(src, files, store))
+        # (source, file index, the path workers read, the path rows and rejects name): a distributed
+        # build's workers read the store's copy of each local file, named as the local build names it
+        read = distributed.stage_inputs(store.root, files, upload=not dry) if not local else files
+        tasks.extend((src, i, path, shown) for i, (path, shown) in enumerate(zip(read, files, strict=True)))
 
-    staging = store.new_staging(cfg.name)
+    staging = fs.join(store.root, cfg.name, STAGING, "dry-run") if dry else store.new_staging(cfg.name)
     progress_dir, progress_lease = leased_tmpdir("progress") if local else (None, None)
     try:
         p = beam.Pipeline(options=options)
@@ -249,13 +280,16 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
         with poller:  # the local runner's run() blocks until done: poll from before it starts
             result = p.run()
             result.wait_until_finish()
+        if dry:
+            return DryRun(cfg.name, runner or cfg.beam.runner, distributed.translated(result, p))
         names = stage_names(cfg)
         counters = _counters(result)
         stages = counts_table(counters, names) if counters is not None else []
         return _commit(cfg, store, staging, stages, sources_info, args, _llm_usage(cfg, counters or {}),
                        allow_rejects=allow_rejects)
     except BaseException:
-        store.discard_staging(staging)
+        if not dry:
+            store.discard_staging(staging)
         raise
     finally:
         if progress_dir:

@@ -97,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--verbose", "-v", action="store_true",
                    help="let Beam's and the workers' logs through (by default they go to a log file "
                         "kept only when the build fails)")
+    b.add_argument("--graph", metavar="DIR",
+                   help="with Beam's --dry_run=True: write each dataset's translated pipeline (Beam's "
+                        "portable proto, as JSON) to DIR/<dataset>.pipeline.json")
     b.add_argument("--allow-rejects", action="store_true",
                    help="commit even when a stage rejects more than max_reject_fraction of its input "
                         "or its rejects are mostly infrastructure failures")
@@ -231,20 +234,29 @@ def cmd_build(args, beam_args) -> int:
         except (ValueError, ImportError) as e:
             return _err(f"--runner {args.runner}: {str(e).splitlines()[0]}", 2)
     from codekiln.pipelines import progress
-    from codekiln.pipelines.build import BuildRefused, build_dataset, check_fields, check_references
+    from codekiln.pipelines.build import (
+        BuildRefused,
+        DryRun,
+        build_dataset,
+        check_fields,
+        check_references,
+        check_runner,
+    )
     from codekiln.pipelines.store import Store
 
     store = Store(_root(args))
     try:
-        check_references(configs, store)
+        modes = [check_runner(cfg, store.root, args.runner, beam_args)[1:] for cfg in configs]
+        if not any(dry for _, dry in modes):  # a dry run reads no store
+            check_references(configs, store)
         check_fields(configs)
     except ConfigError as e:
         return _err(f"{args.config}: {e}", 2)
     from codekiln.pipelines.kinds import KINDS
     from codekiln.transforms.execution import SandboxConfig, SandboxPool, SandboxUnavailable
 
-    for cfg in configs:  # fail closed, before any work, when code would run unisolated
-        if KINDS[cfg.kind].executes and cfg.sandbox.isolation == "bwrap":
+    for cfg, (local, _) in zip(configs, modes, strict=True):  # fail closed, before any work, when code
+        if local and KINDS[cfg.kind].executes and cfg.sandbox.isolation == "bwrap":  # would run unisolated
             try:
                 SandboxPool(SandboxConfig(pool_size=1, cache=False)).close()
             except SandboxUnavailable as e:
@@ -265,8 +277,25 @@ def cmd_build(args, beam_args) -> int:
                 failed = f"building {cfg.name} failed: {type(e).__name__}: {_first_line(e)}"
         if failed:
             return _err(failed + (f" (Beam's log: {log.kept})" if log.kept else ""), 1)
-        progress.print_summary(result)
+        if isinstance(result, DryRun):
+            _print_dry_run(result, args.graph)
+        else:
+            progress.print_summary(result)
     return 0
+
+
+def _print_dry_run(result, graph_dir: str | None) -> None:
+    g = result.graph
+    where = ""
+    if graph_dir:
+        os.makedirs(graph_dir, exist_ok=True)
+        path = os.path.join(graph_dir, f"{result.dataset}.pipeline.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(g["pipeline"], f, indent=1, sort_keys=True)
+        where = f"; the translated pipeline is in {path}"
+    print(f"{result.dataset}: dry run on {result.runner}: {g['transforms']} transforms translated for "
+          f"{', '.join(g['environments']) or 'the default environment'}; nothing submitted, read or "
+          f"written{where}")
 
 
 def _first_line(e: Exception) -> str:

@@ -88,7 +88,7 @@ def _open_text_source(path: str):
     return fs.open_read(path)
 
 
-def _read_jsonl(path: str, src: SourceConfig) -> Iterator[tuple[int, str, object]]:
+def _read_jsonl(path: str, src: SourceConfig, shown: str | None = None) -> Iterator[tuple[int, str, object]]:
     with _open_text_source(path) as f:
         n = 0
         while True:
@@ -116,7 +116,7 @@ def _read_jsonl(path: str, src: SourceConfig) -> Iterator[tuple[int, str, object
             yield n, loc, data
 
 
-def _read_parquet(path: str, src: SourceConfig):
+def _read_parquet(path: str, src: SourceConfig, shown: str | None = None):
     import pyarrow.parquet as pq
 
     with fs.open_read(path) as f:
@@ -127,10 +127,11 @@ def _read_parquet(path: str, src: SourceConfig):
                 yield n, f"row {n}", row
 
 
-def _read_code(path: str, src: SourceConfig):
+def _read_code(path: str, src: SourceConfig, shown: str | None = None):
     with fs.open_read(path) as f:
         raw = f.read()
-    rel = os.path.relpath(path, src.path) if "://" not in path else path[len(src.path):].lstrip("/")
+    shown = shown or path  # the path as listed at launch (a distributed build reads a staged copy)
+    rel = os.path.relpath(shown, src.path) if "://" not in shown else shown[len(src.path):].lstrip("/")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -141,7 +142,7 @@ def _read_code(path: str, src: SourceConfig):
         yield 1, "file", {"path": rel, "text": text}
 
 
-def _read_hf(path: str, src: SourceConfig):
+def _read_hf(path: str, src: SourceConfig, shown: str | None = None):
     if fs.exists(path):  # an .arrow file of a saved-to-disk dataset
         import pyarrow as pa
 
@@ -159,7 +160,7 @@ def _read_hf(path: str, src: SourceConfig):
         yield n, f"row {n}", row
 
 
-def _read_generate(path: str, src: SourceConfig):
+def _read_generate(path: str, src: SourceConfig, shown: str | None = None):
     """`generate:N` -> N records {id, index}: the kind samples its own inputs from the index."""
     for i in range(int(path.split(":", 1)[1])):
         yield i + 1, f"index {i}", {"id": f"{src.name}-{i}", "index": i}
@@ -183,28 +184,28 @@ class ReadFileDoFn(beam.DoFn):
         self.counter = StageCounter(STAGE, self.progress_dir)
 
     def process(self, task):
-        src, file_index, path = task
+        src, file_index, path, shown = task  # read `path`; name it `shown` (the file as listed at launch)
         emitted = seen = 0
         try:
-            for index, location, data in READERS[src.format](path, src):
+            for index, location, data in READERS[src.format](path, src, shown):
                 seen += 1
                 self.counter.inc("in")
                 if isinstance(data, RecordError):
-                    yield self._reject(data.reason, path, location, data.detail, data.payload)
+                    yield self._reject(data.reason, shown, location, data.detail, data.payload)
                     continue
                 emitted += 1
                 self.counter.inc("accepted")
                 self.counter.inc("out")
-                yield {"source_name": src.name, "source": path, "location": location,
+                yield {"source_name": src.name, "source": shown, "location": location,
                        "file_index": file_index, "index": index, "data": data}
         except Exception as e:  # truncated gzip, not Parquet, unreadable: the rest of the file is lost
             self.counter.inc("in")
-            yield self._reject("unreadable_file", path, None,
+            yield self._reject("unreadable_file", shown, None,
                                f"{type(e).__name__}: {e} (after {emitted} records)", None)
             return
         if seen == 0:
             self.counter.inc("in")
-            yield self._reject("empty_file", path, None, "no records in this file", None)
+            yield self._reject("empty_file", shown, None, "no records in this file", None)
 
     def _reject(self, reason, path, location, detail, payload):
         self.counter.inc(f"rejected/{reason}")
@@ -218,7 +219,7 @@ class ReadFileDoFn(beam.DoFn):
 class ReadSources(beam.PTransform):
     """All files of all sources -> (envelopes, rejects). Files are spread over workers."""
 
-    def __init__(self, tasks: list[tuple[SourceConfig, int, str]], progress_dir: str | None = None):
+    def __init__(self, tasks: list[tuple[SourceConfig, int, str, str]], progress_dir: str | None = None):
         super().__init__(label="read")
         self.tasks = tasks
         self.progress_dir = progress_dir
