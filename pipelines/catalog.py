@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 from codekiln.pipelines.store import Store
 from codekiln.schemas import REJECT_SCHEMA
+from codekiln.transforms import fs
 
 
 def ident(name: str) -> str:
@@ -48,6 +49,10 @@ def _source(paths: list[str], schema: list[dict]) -> str:
 
 def create_view(con: duckdb.DuckDBPyConnection, name: str, paths: list[str], schema: list[dict]) -> None:
     """A view over exactly these Parquet files (typed and empty when there are none)."""
+    for filesystem in fs.duckdb_filesystems(paths):  # remote roots: DuckDB reads through fsspec
+        if not con.filesystem_is_registered(filesystem.protocol if isinstance(filesystem.protocol, str)
+                                            else filesystem.protocol[0]):
+            con.register_filesystem(filesystem)
     con.execute(f"CREATE VIEW {ident(name)} AS " + _source(paths, schema))
 
 

@@ -45,7 +45,7 @@ examples:
   codekiln diff tests@v1 tests@v2                  what changed between two versions
   HF_TOKEN=... codekiln publish tests --repo ORG/NAME   push a version to the Hub, tagged v<N>
 
-The store root is --root, else $CODEKILN_ROOT, else ./out (any Beam path: local or gs://).
+The store root is --root, else $CODEKILN_ROOT, else ./out (a local folder or any fsspec URL: gs://B/P, ...).
 """
 
 
@@ -63,16 +63,11 @@ def _count(text: str) -> int:
     return n
 
 
-def _local_store(args):
-    """`report` and `diff` read Parquet with DuckDB, which here reads local files only."""
+def _store(args):
+    """The store `report` and `diff` read (any root: DuckDB reads remote ones through fsspec)."""
     from codekiln.pipelines.store import Store
-    from codekiln.transforms import fs
 
-    root = _root(args)
-    if fs.is_remote(root):
-        raise SystemExit(_err(f"{args.command} reads the store with DuckDB, which cannot read {root} here "
-                              "(no httpfs extension is installed); copy the version to a local folder first", 2))
-    return Store(root)
+    return Store(_root(args))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -527,7 +522,7 @@ def cmd_report(args, _beam_args) -> int:
         counter = TokenCounter(args.tokenizer)
     except TokenizerError as e:
         return _err(str(e), 2)
-    store = _local_store(args)
+    store = _store(args)
     try:
         manifest = store.resolve(args.ref)
     except StoreError as e:
@@ -547,7 +542,7 @@ def cmd_diff(args, _beam_args) -> int:
     from codekiln.pipelines.diff import diff_versions, format_diff
     from codekiln.pipelines.store import StoreError
 
-    store = _local_store(args)
+    store = _store(args)
     try:
         old, new = store.resolve(args.old), store.resolve(args.new)
     except StoreError as e:

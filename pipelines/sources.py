@@ -81,10 +81,10 @@ def _open_text_source(path: str):
     unlike Beam's decompressor, raises on a truncated stream instead of ending quietly."""
     if path.endswith(".gz"):
         return gzip.GzipFile(fileobj=fs.open_read(path))
-    if path.endswith((".bz2", ".zst", ".deflate", ".xz", ".lzma")):
-        from apache_beam.io.filesystems import FileSystems
+    if path.endswith((".bz2", ".zst", ".xz", ".lzma")):
+        import fsspec
 
-        return FileSystems.open(path)  # decompressed by extension, as Beam knows them
+        return fsspec.open(path, "rb", compression="infer").open()  # decompressed by extension
     return fs.open_read(path)
 
 

@@ -1,8 +1,10 @@
-"""Files by path, local or remote: one small facade over the two ways codekiln touches storage.
+"""Files by path, local or remote: the one filesystem layer of the store, the sources and the
+caches, on the launcher and on the workers.
 
 Local paths use the standard library (so `codekiln ls`/`sql`/`show` start in a fraction of a
-second); any `scheme://` path (gs://, s3://, ...) goes through Beam's FileSystems, imported
-only then. Every reader and writer of the store, the sources and the caches uses this module.
+second); any `scheme://` path (gs://, s3://, memory://, ...) goes through fsspec, imported only
+then, with whatever implementation fsspec has for the scheme (gcsfs for gs://, in the `gcp`
+extra). DuckDB reads the same filesystems (`duckdb_filesystems`).
 """
 
 from __future__ import annotations
@@ -19,40 +21,60 @@ def is_remote(path: str) -> bool:
     return "://" in path
 
 
-def _beam():
-    from apache_beam.io.filesystems import FileSystems
+def filesystem(path: str):
+    """(fsspec filesystem, path without its scheme) for a remote path."""
+    import fsspec
 
-    return FileSystems
+    return fsspec.core.url_to_fs(path)
+
+
+def _url(fs, path: str) -> str:
+    return fs.unstrip_protocol(path)
+
+
+def duckdb_filesystems(paths) -> list:
+    """The fsspec filesystems DuckDB needs to read these paths (one per remote scheme)."""
+    import fsspec
+
+    return [fsspec.filesystem(s) for s in sorted({p.split("://", 1)[0] for p in paths if is_remote(p)})]
 
 
 def join(base: str, *parts: str) -> str:
     if is_remote(base):
-        return _beam().join(base, *parts)
+        return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts if p)])
     return os.path.join(base, *parts)
 
 
 def match(pattern: str) -> list[str]:
-    """Sorted paths matching a glob (`**` spans directories, including none)."""
+    """Sorted file paths matching a glob (`**` spans directories, including none)."""
     if is_remote(pattern):
-        result = _beam().match([pattern])[0]
-        return sorted(m.path for m in result.metadata_list)
+        fs, stripped = filesystem(pattern)
+        found = fs.glob(stripped, detail=True)
+        if "/**/" in stripped:  # fsspec's ** needs at least one directory; match none as well
+            found.update(fs.glob(stripped.replace("/**/", "/"), detail=True))
+        return sorted(_url(fs, p) for p, info in found.items() if info.get("type") == "file")
     return sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
 
 
 def exists(path: str) -> bool:
-    return _beam().exists(path) if is_remote(path) else os.path.exists(path)
+    if is_remote(path):
+        fs, stripped = filesystem(path)
+        return fs.exists(stripped)
+    return os.path.exists(path)
 
 
 def open_read(path: str) -> IO[bytes]:
     """Raw bytes, no decompression (callers decide)."""
     if is_remote(path):
-        return _beam().open(path, compression_type="uncompressed")
+        fs, stripped = filesystem(path)
+        return fs.open(stripped, "rb")
     return open(path, "rb")
 
 
 def create(path: str) -> IO[bytes]:
     if is_remote(path):
-        return _beam().create(path, compression_type="uncompressed")
+        fs, stripped = filesystem(path)
+        return fs.open(stripped, "wb")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     return open(path, "wb")
 
@@ -75,7 +97,8 @@ def mkdirs(path: str) -> None:
 def rename(src: str, dst: str) -> None:
     """Move one file; atomic on a local filesystem."""
     if is_remote(src):
-        _beam().rename([src], [dst])
+        fs, stripped = filesystem(src)
+        fs.mv(stripped, filesystem(dst)[1])
     else:
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         os.replace(src, dst)
@@ -124,15 +147,22 @@ def children(path: str) -> list[str]:
             return sorted(os.listdir(path))
         except (FileNotFoundError, NotADirectoryError):
             return []
-    prefix = path.rstrip("/") + "/"
-    return sorted({p[len(prefix):].split("/", 1)[0] for p in match(prefix + "**") if p.startswith(prefix)})
+    fs, stripped = filesystem(path)
+    try:
+        return sorted({e.rstrip("/").rsplit("/", 1)[-1] for e in fs.ls(stripped, detail=False)})
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def size(path: str) -> int | None:
     """Bytes of a file, None if it does not exist."""
     if is_remote(path):
-        found = _beam().match([path])[0].metadata_list
-        return found[0].size_in_bytes if found else None
+        fs, stripped = filesystem(path)
+        try:
+            info = fs.info(stripped)
+        except FileNotFoundError:
+            return None
+        return info["size"] if info.get("type") == "file" else None
     try:
         return os.path.getsize(path) if os.path.isfile(path) else None
     except OSError:
@@ -142,8 +172,11 @@ def size(path: str) -> int | None:
 def delete(path: str) -> None:
     """Remove one file if it is there."""
     if is_remote(path):
-        if _beam().exists(path):
-            _beam().delete([path])
+        fs, stripped = filesystem(path)
+        try:
+            fs.rm_file(stripped)
+        except FileNotFoundError:
+            pass
     else:
         try:
             os.remove(path)
@@ -155,11 +188,9 @@ def delete_tree(path: str) -> None:
     """Remove a directory and everything under it (on an object store: every object under the
     prefix, since the prefix itself is no object)."""
     if is_remote(path):
-        objects = match(path.rstrip("/") + "/**")
-        if objects:
-            _beam().delete(objects)
-        if _beam().exists(path):
-            _beam().delete([path])
+        fs, stripped = filesystem(path)
+        if fs.exists(stripped):
+            fs.rm(stripped, recursive=True)
     elif os.path.isdir(path):
         shutil.rmtree(path, ignore_errors=True)
     elif os.path.exists(path):

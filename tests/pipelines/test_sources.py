@@ -15,7 +15,7 @@ from tests.conftest import write_jsonl
 def _read(tmp_path, source: dict):
     (cfg,) = parse({"name": "t", "kind": "problems", "source": {"name": "s", **source}}, str(tmp_path))
     src = cfg.sources[0]
-    tasks = [(src, i, p) for i, p in enumerate(list_files(src))]
+    tasks = [(src, i, p, p) for i, p in enumerate(list_files(src))]  # (.., read, named)
     out_dir = tmp_path / "out"
     with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
         good, bad = p | ReadSources(tasks)
