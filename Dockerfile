@@ -1,7 +1,7 @@
 # codekiln's Dataflow worker image (a custom SDK container), also a launcher and a local runner.
 #
-# Stage 1 builds the wheel and exports the locked runtime requirements (uv.lock, with the `gcp`
-# extra the workers need for gs://). Stage 2 is Beam's own SDK image for the Beam version the
+# Stage 1 builds the sdist and, from it, the wheel, and exports the locked runtime requirements
+# (uv.lock, with the `gcp` extra the workers need for gs://). Stage 2 is Beam's own SDK image for the Beam version the
 # lock pins, so the SDK harness entrypoint (/opt/apache/beam/boot) stays what Dataflow starts,
 # plus bubblewrap for the execution sandbox and the wheel. Build and use (README "Run on Dataflow"):
 #   docker build -t REGION-docker.pkg.dev/PROJECT/REPO/codekiln:0.1.0 .
@@ -17,7 +17,7 @@ COPY transforms transforms
 COPY schemas schemas
 COPY configs configs
 RUN pip install --no-cache-dir uv==0.13.9 \
- && uv build --wheel --out-dir dist \
+ && uv build --out-dir dist \
  && uv export --frozen --no-dev --extra gcp --no-emit-project --output-file dist/requirements.txt
 
 FROM apache/beam_python3.11_sdk:2.77.0

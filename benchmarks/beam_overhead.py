@@ -7,7 +7,7 @@
 
     .venv/bin/python benchmarks/beam_overhead.py [--records 10000] [--repeat 3]
 
-Records cycle through HumanEval and MATH-500 (../shared/corpora when present, else the bundled
+Records cycle through HumanEval and MATH-500 (configs/corpora, else the bundled
 slices) with unique ids.
 """
 
@@ -38,7 +38,7 @@ from codekiln.pipelines.store import Store  # noqa: E402
 from codekiln.schemas import get_schema  # noqa: E402
 from codekiln.transforms.stage import Reject  # noqa: E402
 
-CORPORA = REPO.parent / "shared" / "corpora"
+CORPORA = REPO / "configs" / "corpora"
 SAMPLES = REPO / "configs" / "samples"
 
 
@@ -46,7 +46,7 @@ def corpus() -> tuple[list[dict], list[dict]]:
     if (CORPORA / "humaneval.jsonl.gz").exists():
         with gzip.open(CORPORA / "humaneval.jsonl.gz", "rt") as f:
             code = [json.loads(x) for x in f]
-        math = [json.loads(x) for x in open(CORPORA / "math500.jsonl")]
+        math = [json.loads(x) for x in gzip.open(CORPORA / "math500.jsonl.gz", "rt")]
     else:
         code = [json.loads(x) for x in open(SAMPLES / "humaneval.jsonl")]
         math = [json.loads(x) for x in open(SAMPLES / "math500.jsonl")]

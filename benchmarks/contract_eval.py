@@ -15,7 +15,7 @@ is not `values.close` to the reference's. Grouped by the samples' EvalPlus verdi
 Seeds themselves are not among the inputs (generate returns fresh ones only). Each program's
 inputs run as tasks of at most 50 probes (1 s each; two timeouts end a task), all in one
 `run_many` per phase. `--salt` changes every problem's rng: a check that the figures are not one
-lucky draw. Reads ../shared/corpora, or the copies in configs/corpora.
+lucky draw. Reads the bundled copies in configs/corpora.
 
     .venv/bin/python benchmarks/contract_eval.py [--n 200] [--tasks 10,86] [--show 3] [--salt 1]
         [--contracts 99,124]
@@ -42,9 +42,7 @@ from codekiln.transforms.execution.sandbox import Probe, Task  # noqa: E402
 from codekiln.transforms.testgen.contract import generate, infer  # noqa: E402
 from codekiln.transforms.testgen.inputs import call_source, seed_inputs  # noqa: E402
 
-CORPORA = REPO.parent / "shared" / "corpora"
-if not (CORPORA / "humaneval.jsonl.gz").exists():
-    CORPORA = REPO / "configs" / "corpora"
+CORPORA = REPO / "configs" / "corpora"
 CHUNK = 50
 GROUPS = [("pass", "fail"), ("pass", "pass"), ("fail", "fail")]
 

@@ -50,7 +50,7 @@ from codekiln.transforms.lintseq import Job, ProgramRejected, Ruff, lintseq_batc
 from codekiln.transforms.lintseq.functions import NotPython, top_level_functions  # noqa: E402
 from codekiln.transforms.lintseq.linter import syntax_error  # noqa: E402
 
-CORPUS = REPO.parent / "shared" / "corpora" / "humaneval.jsonl.gz"
+CORPUS = REPO / "configs" / "corpora" / "humaneval.jsonl.gz"
 SAMPLE = REPO / "configs" / "samples" / "humaneval.jsonl"
 
 # Runs inside the pylintseq environment: its public sampling function, called as its own

@@ -36,7 +36,7 @@ from codekiln.transforms.execution import SandboxConfig, SandboxPool, Task  # no
 from codekiln.transforms.execution import sandbox as sandbox_module  # noqa: E402
 from codekiln.transforms.execution.sandbox import _interpreter, bwrap_command  # noqa: E402
 
-CORPUS = REPO.parent / "shared" / "corpora" / "humaneval.jsonl.gz"
+CORPUS = REPO / "configs" / "corpora" / "humaneval.jsonl.gz"
 SAMPLE = REPO / "configs" / "samples" / "humaneval.jsonl"
 
 

@@ -28,8 +28,14 @@ def filesystem(path: str):
     return fsspec.core.url_to_fs(path)
 
 
-def _url(fs, path: str) -> str:
-    return fs.unstrip_protocol(path)
+def _rebase(url: str, stripped: str, found: list[str]) -> list[str]:
+    """Paths fsspec returned (without scheme) in the form the caller wrote the pattern in
+    (`memory://a/x`, not fsspec's `memory:///a/x`), so they compare equal to joined paths."""
+    cut = min((i for i, c in enumerate(stripped) if c in "*?["), default=len(stripped))
+    tail = stripped[cut:]
+    sbase = stripped[:cut].rsplit("/", 1)[0]
+    ubase = url[:len(url) - len(tail)].rsplit("/", 1)[0]
+    return [ubase + p[len(sbase):] for p in found if p.startswith(sbase)]
 
 
 def duckdb_filesystems(paths) -> list:
@@ -52,7 +58,7 @@ def match(pattern: str) -> list[str]:
         found = fs.glob(stripped, detail=True)
         if "/**/" in stripped:  # fsspec's ** needs at least one directory; match none as well
             found.update(fs.glob(stripped.replace("/**/", "/"), detail=True))
-        return sorted(_url(fs, p) for p, info in found.items() if info.get("type") == "file")
+        return sorted(_rebase(pattern, stripped, [p for p, info in found.items() if info.get("type") == "file"]))
     return sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
 
 

@@ -111,3 +111,18 @@ datasets:
     bad.write_text("name: x\nkind: problems\nsource: {dataset: nothing}\n")
     proc = run_cli("build", str(bad), "--root", str(store_root), check=False)
     assert proc.returncode == 2 and "source.dataset" not in proc.stderr and "sources[0].dataset" in proc.stderr
+
+
+def test_init_writes_the_bundled_configs_and_never_overwrites_silently(tmp_path):
+    proc = run_cli("init", str(tmp_path / "kit"))
+    written = sorted(p.relative_to(tmp_path / "kit").as_posix() for p in (tmp_path / "kit").rglob("*") if p.is_file())
+    assert "configs/demo.yaml" in written and "configs/samples/humaneval.jsonl" in written
+    assert "configs/corpora/humaneval.jsonl.gz" in written and "configs/__init__.py" not in written
+    assert (tmp_path / "kit/configs/demo.yaml").read_bytes() == (REPO / "configs/demo.yaml").read_bytes()
+    assert f"wrote {len(written)} files" in proc.stdout
+    (tmp_path / "kit/configs/demo.yaml").write_text("mine")
+    again = run_cli("init", str(tmp_path / "kit"), check=False)
+    assert again.returncode == 2 and "--force" in again.stderr
+    assert (tmp_path / "kit/configs/demo.yaml").read_text() == "mine"
+    run_cli("init", str(tmp_path / "kit"), "--force")
+    assert (tmp_path / "kit/configs/demo.yaml").read_bytes() == (REPO / "configs/demo.yaml").read_bytes()

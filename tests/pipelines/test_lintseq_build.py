@@ -8,9 +8,7 @@ from codekiln.pipelines.store import Store
 from codekiln.transforms.lintseq import Ruff, apply_edits
 from codekiln.transforms.lintseq.linter import syntax_error
 
-from tests.conftest import REPO, run_cli
-
-CORPUS = REPO.parent / "shared" / "corpora" / "humaneval.jsonl.gz"
+from tests.conftest import run_cli
 
 
 def rows_of(root: Path, name: str) -> list[dict]:
@@ -36,12 +34,9 @@ def check_every_row(rows: list[dict]) -> None:
 
 
 def test_lintseq_config_on_humaneval(tmp_path):
-    args = ["build", "configs/lintseq.yaml", "--root", str(tmp_path)]
-    if not CORPUS.exists():  # a clone without ../shared: the same config on the bundled slice
-        args += ["--set", f"source.path={REPO / 'configs' / 'samples' / 'humaneval.jsonl'}"]
-    run_cli(*args)
+    run_cli("build", "configs/lintseq.yaml", "--root", str(tmp_path))  # all of HumanEval, bundled
     rows = rows_of(tmp_path, "lintseq-humaneval")
-    programs = 164 if CORPUS.exists() else 20
+    programs = 164
     assert len(rows) == programs * 5 and len({r["source_id"] for r in rows}) == programs
     check_every_row(rows)
     out = run_cli("sql", "select count(*) n, round(avg(n_edits), 2) mean_edits from "

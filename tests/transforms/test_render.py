@@ -14,7 +14,7 @@ import pytest
 from codekiln.transforms.preferences.render import MAX_CHARS, Rendered, normalise_prompt, render
 from codekiln.transforms.testgen.mutants import mutants
 
-CORPORA = Path(__file__).resolve().parents[1] / "data"  # bundled: HumanEval and StarCoder2's samples
+CORPORA = Path(__file__).resolve().parents[2] / "configs" / "corpora"  # bundled: HumanEval and StarCoder2's samples
 
 with gzip.open(CORPORA / "humaneval.jsonl.gz", "rt") as f:
     PROBLEMS = [json.loads(line) for line in f]
