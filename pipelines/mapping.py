@@ -18,7 +18,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 from codekiln.pipelines.config import FieldSpec, SourceConfig
 from codekiln.schemas import content_id
-from codekiln.transforms import fs
+from codekiln.transforms import fs, pyast
 from codekiln.transforms.preferences.samples import sample_record
 from codekiln.transforms.stage import REJECTS, Reject, StageCounter, reject_row
 
@@ -112,7 +112,7 @@ def _defines_check(tree: ast.Module) -> bool:
 
 def _parse(src: str, name: str) -> ast.Module:
     try:
-        return ast.parse(src)
+        return pyast.parse(src)
     except SyntaxError as e:
         raise Reject("tests_syntax_error", f"{name}: {e.msg} (line {e.lineno})") from None
 

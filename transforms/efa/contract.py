@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import warnings
 
+from codekiln.transforms import pyast
 from codekiln.transforms.llm.parse import Unparseable, parse_python_block
 
 CONTRACT = __doc__.split("\n\n", 1)[1].strip()
@@ -42,7 +43,7 @@ def extract(text: str) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = ast.parse(program)
+            tree = pyast.parse(program)
     except SyntaxError as e:
         raise Invalid("is_extractable", f"syntax error line {e.lineno}: {e.msg}") from None
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Problem"]

@@ -26,6 +26,7 @@ import operator
 import warnings
 from dataclasses import dataclass
 
+from codekiln.transforms import pyast
 from codekiln.transforms.execution import values
 
 
@@ -130,7 +131,7 @@ def split(src: str) -> DataTest | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = ast.parse(src)
+            tree = pyast.parse(src)
         return _Splitter(src).module(tree)
     except (NotData, SyntaxError, ValueError, RecursionError, MemoryError, TypeError):
         return None
@@ -160,7 +161,7 @@ class _Splitter:
                 continue
             if isinstance(stmt, ast.FunctionDef) and stmt.name in KNOWN_HELPERS:
                 source, fn = KNOWN_HELPERS[stmt.name]
-                if ast.dump(stmt) != ast.dump(ast.parse(source).body[0]):
+                if ast.dump(stmt) != ast.dump(pyast.parse(source).body[0]):
                     raise NotData(f"{stmt.name} is not the known helper")
                 self.helpers[stmt.name] = fn
             elif isinstance(stmt, ast.FunctionDef) and self._is_check(stmt):
@@ -210,7 +211,7 @@ class _Splitter:
         if (not local and isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], ast.Name)):
             try:
-                ast.literal_eval(stmt.value)
+                pyast.literal_eval(stmt.value)
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 raise NotData("a computed constant") from None
             self.constants[stmt.targets[0].id] = stmt.value
@@ -231,7 +232,7 @@ class _Splitter:
         expr = self._lift(stmt.test, subst)
         source = "\n".join(self.lines[stmt.lineno - 1:stmt.end_lineno]).strip() or ast.unparse(stmt)
         tree = ast.fix_missing_locations(ast.Expression(_Guarded().visit(_copy(expr))))
-        self.asserts.append(Assert(expr, source[:500], compile(tree, "<judgement>", "eval")))
+        self.asserts.append(Assert(expr, source[:500], pyast.compile_tree(tree, "<judgement>", "eval")))
 
     def _unroll(self, loop: ast.For, subst: dict[str, str]) -> None:
         """`for x in <literal or range(constants)>: <asserts>` -> one assert per item."""
@@ -246,7 +247,7 @@ class _Splitter:
             for item in items:
                 bound = _bind(loop.target, item)
                 for name, value in bound.items():
-                    self.constants[name] = ast.parse(repr(value), mode="eval").body
+                    self.constants[name] = pyast.parse(repr(value), mode="eval").body
                 first = len(self.asserts)
                 for inner in loop.body:
                     self._assert(inner, subst)
@@ -376,20 +377,20 @@ def _literal_items(node: ast.expr) -> list:
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range"
             and not node.keywords and 1 <= len(node.args) <= 3):
         try:
-            bounds = [ast.literal_eval(a) for a in node.args]
+            bounds = [pyast.literal_eval(a) for a in node.args]
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise NotData("a computed range") from None
         if not all(type(b) is int for b in bounds) or len(range(*bounds)) > MAX_UNROLLED:
             raise NotData("a range to unroll")
         return list(range(*bounds))
     try:
-        value = ast.literal_eval(node)
+        value = pyast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise NotData("a computed iterable") from None
     if not isinstance(value, (list, tuple)) or len(value) > MAX_UNROLLED:
         raise NotData("an iterable to unroll")
     for v in value:
-        if ast.literal_eval(repr(v)) != v:
+        if pyast.literal_eval(repr(v)) != v:
             raise NotData("an item without a literal form")
     return list(value)
 
@@ -434,7 +435,7 @@ def _mutable(node: ast.expr) -> bool:
 
 
 def _copy(node):
-    return ast.parse(ast.unparse(node), mode="eval").body
+    return pyast.parse(ast.unparse(node), mode="eval").body
 
 
 class _Guarded(ast.NodeTransformer):

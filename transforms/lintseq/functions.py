@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import warnings
 
+from codekiln.transforms import pyast
+
 
 class NotPython(ValueError):
     pass
@@ -20,7 +22,7 @@ def top_level_functions(source: str) -> list[tuple[str, str]]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = ast.parse(source)
+            tree = pyast.parse(source)
     except (SyntaxError, ValueError) as e:
         raise NotPython(str(e)) from None
     lines = source.split("\n")

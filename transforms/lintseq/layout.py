@@ -42,6 +42,8 @@ import unicodedata
 import warnings
 from dataclasses import dataclass
 
+from codekiln.transforms import pyast
+
 _IDENT = re.compile(r"[^\W\d]\w*")
 _FILE_NOQA = re.compile(r"#\s*(?:ruff|flake8)\s*:\s*noqa", re.IGNORECASE)
 _ALWAYS_HEADERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.For, ast.AsyncFor, ast.Match,
@@ -204,7 +206,7 @@ def build_layout(prog, whole: bool = False) -> Layout:
     units, n = prog.units, len(prog.units)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tree = ast.parse(prog.source)
+        tree = pyast.parse(prog.source)
     scan = _Scan(prog.line_unit, n)
     for stmt in tree.body:
         scan.visit(stmt, True, True)

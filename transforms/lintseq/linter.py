@@ -8,13 +8,13 @@ what makes lockstep batching fast; `check_one` is the one-process-per-check base
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import subprocess
 import warnings
 from dataclasses import dataclass
 
+from codekiln.transforms import pyast
 from codekiln.transforms.lease import leased_tmpdir, release_tmpdir
 from ruff.__main__ import find_ruff_bin
 
@@ -39,7 +39,7 @@ def syntax_error(text: str) -> SyntaxError | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escape sequences etc. are not errors here
-            ast.parse(text)
+            pyast.parse(text)
     except SyntaxError as e:
         return e
     except ValueError as e:  # e.g. null bytes

@@ -6,8 +6,9 @@ the reject row either way.
 
 from __future__ import annotations
 
-import ast
 import re
+
+from codekiln.transforms import pyast
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
@@ -29,7 +30,7 @@ def parse_python_block(text: str) -> str:
     blocks = _FENCE.findall(text)
     for block in reversed(blocks):
         try:
-            ast.parse(block)
+            pyast.parse(block)
             return block
         except SyntaxError:
             continue

@@ -16,13 +16,13 @@ rejected; programs with the same rendering count once.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from codekiln.transforms import pyast
 from codekiln.transforms.execution.sandbox import ExecResult, Task
 from codekiln.transforms.preferences.render import normalise_prompt, render
 from codekiln.transforms.testgen import contract as contracts
@@ -159,7 +159,7 @@ _UNREADABLE = object()
 
 def _literal(text: str | None):
     try:
-        return ast.literal_eval(text) if text else _UNREADABLE
+        return pyast.literal_eval(text) if text else _UNREADABLE
     except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
         return _UNREADABLE
 

@@ -44,6 +44,8 @@ import tokenize
 import warnings
 from dataclasses import dataclass
 
+from codekiln.transforms import pyast
+
 MAX_CHARS = 100_000
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _FAILURES = (SyntaxError, ValueError, RecursionError, MemoryError, tokenize.TokenError)
@@ -252,7 +254,7 @@ def _parse(src: str) -> ast.Module | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SyntaxWarning: invalid escape sequences
-            return ast.parse(src)
+            return pyast.parse(src)
     except (SyntaxError, ValueError):
         return None
 

@@ -16,6 +16,7 @@ import tokenize
 import warnings
 
 import numpy as np
+from codekiln.transforms import pyast
 
 FEATURES = ("crlf", "tabs", "indent_unit", "comments", "blank_lines", "unparse_form", "starts_with_prompt",
             "chars", "lines", "trailing_space")
@@ -36,7 +37,7 @@ def features(text: str, prompt: str = "", program: str | None = None) -> list[fl
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            unparse_form = float(ast.unparse(ast.parse(whole)).strip() == whole.strip())
+            unparse_form = float(ast.unparse(pyast.parse(whole)).strip() == whole.strip())
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         unparse_form = 0.0
     head = prompt.strip()[:80]

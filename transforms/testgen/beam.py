@@ -6,6 +6,7 @@ import ast
 import json
 
 from codekiln.schemas import content_id
+from codekiln.transforms import pyast
 from codekiln.transforms.execution.beam import PooledFn
 from codekiln.transforms.llm.handler import LLMChoice, requests_for
 from codekiln.transforms.llm.join import WithModelOutputs
@@ -89,7 +90,7 @@ class ParseTestProposals:
                 raise Reject("unparseable_response", f"not a literal list of argument tuples: {block[:2000]}")
             yield req.row_id, {"inputs": inputs}
             return
-        asserts = [ast.get_source_segment(block, n) for n in ast.parse(block).body if isinstance(n, ast.Assert)]
+        asserts = [ast.get_source_segment(block, n) for n in pyast.parse(block).body if isinstance(n, ast.Assert)]
         if not asserts:
             raise Reject("unparseable_response", f"no assert statements: {block[:2000]}")
         yield req.row_id, {"asserts": asserts}

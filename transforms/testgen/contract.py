@@ -68,6 +68,8 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from codekiln.transforms import pyast
+
 MAX_LEN = 30
 MAX_INT = 10**6
 MAX_DEPTH = 3
@@ -112,7 +114,7 @@ def _items(v) -> list:
 
 def _round_trips(v) -> bool:
     try:
-        return _key(ast.literal_eval(repr(v))) == _key(v)
+        return _key(pyast.literal_eval(repr(v))) == _key(v)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return False
 
@@ -215,13 +217,13 @@ class Choice(Spec):
     reprs: tuple[str, ...]
 
     def admits(self, v) -> bool:
-        return _key(v) in {_key(ast.literal_eval(r)) for r in self.reprs}
+        return _key(v) in {_key(pyast.literal_eval(r)) for r in self.reprs}
 
     def to_obj(self) -> dict:
         return {"type": "one_of", "values": list(self.reprs)}
 
     def sample(self, g):
-        return ast.literal_eval(g.rng.choice(self.reprs))
+        return pyast.literal_eval(g.rng.choice(self.reprs))
 
 
 def _loguniform(rng: random.Random, lo: int, hi: int) -> int:
@@ -1374,7 +1376,7 @@ def _function(prompt: str, reference: str, entry_point: str):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                tree = ast.parse(src)
+                tree = pyast.parse(src)
         except (SyntaxError, ValueError):
             continue
         for node in ast.walk(tree):
@@ -1747,7 +1749,7 @@ def generate(contract: Contract, seeds: list[tuple], n: int, rng: random.Random,
     seen = {_key(s) for s in seeds}
     for text in sorted(exclude):
         try:
-            seen.add(_key(ast.literal_eval(text)))
+            seen.add(_key(pyast.literal_eval(text)))
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             pass
     bases = [s for s in seeds if contract.admits(s)]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 import warnings
 
+from codekiln.transforms import pyast
+
 _FOLD = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
          ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b, ast.Div: lambda a, b: a / b}
 
@@ -16,7 +18,7 @@ def literal(node: ast.expr):
     `2 ** 10`, `-(5 - 7)`), bounded so no test can make us build a huge number; ValueError
     otherwise."""
     try:
-        return ast.literal_eval(node)
+        return pyast.literal_eval(node)
     except ValueError:
         pass
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
@@ -51,7 +53,7 @@ def seed_inputs(tests: list[str], entry_point: str) -> list[tuple]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                tree = ast.parse(src)
+                tree = pyast.parse(src)
         except SyntaxError:
             continue
         for node in ast.walk(tree):
@@ -71,7 +73,7 @@ def seed_inputs(tests: list[str], entry_point: str) -> list[tuple]:
 def parse_llm_inputs(text: str) -> list[tuple]:
     """A model's proposed inputs: a Python literal list of argument tuples (or lists)."""
     try:
-        value = ast.literal_eval(text.strip())
+        value = pyast.literal_eval(text.strip())
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return []
     if not isinstance(value, (list, tuple)):

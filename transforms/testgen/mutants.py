@@ -44,6 +44,8 @@ import warnings
 from collections import Counter
 from collections.abc import Callable
 
+from codekiln.transforms import pyast
+
 COMPARE_SWAPS = {ast.Lt: [ast.LtE, ast.Gt], ast.LtE: [ast.Lt, ast.GtE], ast.Gt: [ast.GtE, ast.Lt],
                  ast.GtE: [ast.Gt, ast.LtE], ast.Eq: [ast.NotEq], ast.NotEq: [ast.Eq],
                  ast.In: [ast.NotIn], ast.NotIn: [ast.In], ast.Is: [ast.IsNot], ast.IsNot: [ast.Is]}
@@ -134,7 +136,7 @@ def _sub(i: int, make: Callable[[ast.AST], ast.AST]) -> Edit:
 
 
 def _expr(src: str) -> Callable[[ast.AST], ast.AST]:
-    return lambda _: ast.parse(src, mode="eval").body
+    return lambda _: pyast.parse(src, mode="eval").body
 
 
 def _set(i: int, field: str, make: Callable[[ast.AST], object]) -> Edit:
@@ -376,7 +378,7 @@ def mutants(program: str, limit: int, rng: random.Random, first_line: int = 1) -
     after `first_line`; none textually equal to the program, each compiles."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tree = ast.parse(program)
+        tree = pyast.parse(program)
     original = ast.unparse(tree)
     groups: dict[str, list[Edit]] = {}
     for op, edit in _sites(tree, first_line):

@@ -23,7 +23,6 @@ Problems are processed in batches so each phase is one `run_many` over the sandb
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import hashlib
 import random
@@ -31,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from codekiln.transforms import pyast
 from codekiln.transforms.execution import asserts, values
 from codekiln.transforms.execution.sandbox import ExecResult, Task
 from codekiln.transforms.testgen import contract as contracts
@@ -138,7 +138,7 @@ def _literal(value):
     if not values.is_finite(value):
         raise ValueError("not finite")
     text = repr(value)
-    back = ast.literal_eval(text)
+    back = pyast.literal_eval(text)
     if back != value or type(back) is not type(value):
         raise ValueError("does not round-trip")
     return value
