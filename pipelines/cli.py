@@ -183,8 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         argv, beam_args = argv[:i], argv[i + 1:]
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminated)  # schedulers stop jobs with SIGTERM: clean up as on ^C
+    from codekiln.transforms.fs import MissingFilesystem
+
     try:
         return COMMANDS[args.command](args, beam_args)
+    except MissingFilesystem as e:
+        return _err(str(e), 2)
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:

@@ -21,11 +21,22 @@ def is_remote(path: str) -> bool:
     return "://" in path
 
 
+class MissingFilesystem(RuntimeError):
+    """No fsspec implementation for a path's scheme here (unknown, or its package not installed)."""
+
+
 def filesystem(path: str):
     """(fsspec filesystem, path without its scheme) for a remote path."""
     import fsspec
 
-    return fsspec.core.url_to_fs(path)
+    scheme = path.split("://", 1)[0]
+    try:
+        return fsspec.core.url_to_fs(path)
+    except ImportError as e:  # a known scheme whose package is missing (gs:// without gcsfs)
+        hint = " (pip install 'codekiln[gcp]', or bash .ci/setup --gcp)" if scheme in ("gs", "gcs") else ""
+        raise MissingFilesystem(f"{path}: {e}{hint}") from None
+    except ValueError as e:  # fsspec: "Protocol not known"
+        raise MissingFilesystem(f"{path}: no filesystem for {scheme}:// ({e})") from None
 
 
 def _rebase(url: str, stripped: str, found: list[str]) -> list[str]:

@@ -69,3 +69,9 @@ def test_a_file_url_root_from_another_process(demo_store, tmp_path):
     assert run_cli("verify", "--root", root).returncode == 0
     run_cli("report", "tests", "-o", str(tmp_path / "t.html"), "--root", root)
     assert (tmp_path / "t.html").stat().st_size > 10_000
+
+
+def test_a_root_without_a_filesystem_is_a_clear_error(capsys):
+    code, out, err = _run(capsys, "ls", "--root", "nosuchscheme://bucket/store")
+    assert code == 2 and err.startswith("error: nosuchscheme://bucket/store") and "no filesystem for nosuchscheme://" in err
+    assert "Traceback" not in err
