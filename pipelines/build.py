@@ -30,7 +30,11 @@ from codekiln.pipelines.sources import ReadSources, list_files, sha256_files
 from codekiln.pipelines.store import STAGING, Store, read_json
 from codekiln.schemas import REJECT_SCHEMA, schema_to_json
 from codekiln.transforms import fs
+from codekiln.transforms.decontaminate.beam import STAGE as DECONTAMINATE
+from codekiln.transforms.decontaminate.beam import DecontaminateFn
 from codekiln.transforms.lease import clean_tmp, leased_tmpdir, release_tmpdir
+from codekiln.transforms.neardup.beam import STAGE as NEAR_DEDUPE
+from codekiln.transforms.neardup.beam import NearDedupe
 from codekiln.transforms.stage import METRICS_NAMESPACE, Stage, read_progress
 
 LOCAL_RUNNER = "FnApiRunner"  # DirectRunner would first try to download Prism on every run
@@ -46,7 +50,9 @@ class BuildResult:
 
 
 def stage_names(cfg: DatasetConfig) -> list[str]:
-    return ["read", "normalise", "dedupe", *kinds.stage_names(kinds.KINDS[cfg.kind], cfg.params, cfg.llm), "write"]
+    filters = ["decontaminate"] * bool(cfg.decontaminate) + ["near_dedupe"] * cfg.dedupe.near
+    return ["read", "normalise", "dedupe", *kinds.stage_names(kinds.KINDS[cfg.kind], cfg.params, cfg.llm),
+            *filters, "write"]
 
 
 def pipeline_args(cfg: DatasetConfig, runner: str | None, beam_args: list[str]) -> tuple[list[str], bool]:
@@ -269,9 +275,10 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
         if kind.heavy:  # spread the records over the workers before the expensive stages
             unique = unique | "Spread" >> beam.Reshuffle()
         rows, r_kind = kind.build(unique, cfg.params, ctx)
+        rows, r_filters = _filters(cfg, rows, staging, progress_dir)
         r_write = rows | "WriteData" >> WriteShards(
             fs.join(staging, "data"), kind.schema_of(cfg.params).arrow, progress_dir=progress_dir)
-        ((r_read, r_norm, r_dup, *r_kind, r_write)
+        ((r_read, r_norm, r_dup, *r_kind, *r_filters, r_write)
          | "AllRejects" >> beam.Flatten()
          | "WriteRejects" >> WriteShards(fs.join(staging, "rejects"), REJECT_SCHEMA, stage="write_rejects",
                                          group_fields=("stage", "reason")))
@@ -294,6 +301,72 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
     finally:
         if progress_dir:
             release_tmpdir(progress_dir, progress_lease)
+
+
+def _filters(cfg: DatasetConfig, rows, staging: str, progress_dir: str | None):
+    """The filters every kind can turn on, over its output rows (what is trained on): benchmark
+    decontamination, then near-dedupe (so a cluster's kept row is a clean one)."""
+    kind = kinds.KINDS[cfg.kind]
+    rejects = []
+    if cfg.decontaminate:
+        fields = cfg.decontaminate.fields or kinds.text_fields(kind, cfg.params)
+        rows, r = rows | Stage(DECONTAMINATE, DecontaminateFn(cfg.decontaminate, fields), progress_dir)
+        rejects.append(r)
+    if cfg.dedupe.near:
+        fields = cfg.dedupe.fields or kinds.text_fields(kind, cfg.params)
+        rows, r = rows | NearDedupe(cfg.dedupe, fields, kind.document, fs.join(staging, "_spill"), progress_dir)
+        rejects.append(r)
+    return rows, rejects
+
+
+def filter_figures(cfg: DatasetConfig, reject_files: list[str], by_stage: dict) -> dict:
+    """The manifest's `decontamination` and `near_dedupe` sections: settings and what they caught
+    (contaminated rows per benchmark, from the reject rows themselves)."""
+    from codekiln.transforms.decontaminate.benchmarks import BENCHMARKS, item_counts
+    from codekiln.transforms.neardup.minhash import lsh_bands
+
+    kind = kinds.KINDS[cfg.kind]
+    out: dict = {"decontamination": None, "near_dedupe": None}
+    if cfg.decontaminate:
+        d = cfg.decontaminate
+        caught = _contaminated_by_benchmark(reject_files)
+        items = item_counts(d.benchmarks)
+        out["decontamination"] = {
+            "fields": list(d.fields or kinds.text_fields(kind, cfg.params)),
+            "ngram": d.ngram, "threshold": d.threshold, "min_tokens": d.min_tokens, "code": d.code,
+            "benchmarks": {b: {"title": BENCHMARKS[b].title, "license": BENCHMARKS[b].license,
+                               "items": items[b], "contaminated_rows": caught.get(b, 0)} for b in d.benchmarks},
+            "contaminated_rows": sum(caught.values()),
+            "too_large_to_check": (by_stage.get(DECONTAMINATE) or {}).get("too_large_to_check", 0),
+        }
+    if cfg.dedupe.near:
+        n = cfg.dedupe
+        bands, rows_per_band = lsh_bands(n.threshold, n.num_perm)
+        out["near_dedupe"] = {
+            "fields": list(n.fields or kinds.text_fields(kind, cfg.params)), "document": kind.document,
+            "threshold": n.threshold, "num_perm": n.num_perm, "ngram": n.ngram, "seed": n.seed,
+            "bands": bands, "rows_per_band": rows_per_band, "library": _library("rensa"),
+            "duplicate_rows": (by_stage.get(NEAR_DEDUPE) or {}).get("near_duplicate", 0),
+        }
+    return out
+
+
+def _library(name: str) -> str:
+    from importlib.metadata import version
+
+    return f"{name} {version(name)}"
+
+
+def _contaminated_by_benchmark(reject_files: list[str]) -> dict[str, int]:
+    if not reject_files:
+        return {}
+    from codekiln.pipelines.catalog import create_view, new_connection
+
+    con = new_connection()
+    create_view(con, "rejects", reject_files, [])
+    rel = con.sql(f"select split_part(split_part(detail, ' ', 1), ':', 1) b, count(*) n from rejects "
+                  f"where stage = '{DECONTAMINATE}' and reason = 'contaminated' group by 1")
+    return {b: int(n) for b, n in rel.fetchall()}
 
 
 def _shard_names(summary: dict, directory: str, prefix: str) -> list[tuple[str, str]]:
@@ -418,6 +491,7 @@ def _commit(cfg: DatasetConfig, store: Store, staging: str, stages: list[dict],
         "sandbox": ({"isolation": cfg.sandbox.isolation, "profile": cfg.sandbox.profile()}
                     if kind.executes else None),
         "quality": _quality(kind, [p for p, _ in data_moves]),
+        **filter_figures(cfg, [p for p, _ in reject_moves], by_stage),
         "schema": schema_json,
         "files": files,
         "fingerprint": fingerprint,

@@ -22,8 +22,10 @@ from typing import Any
 
 import yaml
 from codekiln.pipelines import kinds
+from codekiln.transforms.decontaminate.index import DecontaminationParams
 from codekiln.transforms.execution.sandbox import SandboxConfig
 from codekiln.transforms.llm.config import LLMConfig
+from codekiln.transforms.neardup.minhash import NearDedupeParams
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 FORMATS = ("jsonl", "parquet", "code", "hf", "generate", "dataset")
@@ -93,6 +95,8 @@ class DatasetConfig:
     llm: LLMConfig | None
     raw: dict = field(compare=False)  # the resolved config, as recorded in the manifest
     max_reject_fraction: float = 0.5  # a stage rejecting more of its input fails the build
+    decontaminate: DecontaminationParams | None = None
+    dedupe: NearDedupeParams = NearDedupeParams()
 
     @property
     def sha256(self) -> str:
@@ -276,7 +280,7 @@ def _choice(value, choices, key):
 # sections
 
 DATASET_KEYS = {"name", "kind", "description", "license", "split", "source", "sources", "params",
-                "beam", "sandbox", "llm", "max_reject_fraction"}
+                "beam", "sandbox", "llm", "max_reject_fraction", "decontaminate", "dedupe"}
 
 
 def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
@@ -325,6 +329,10 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
     if llm is None and kinds.KINDS[kind].needs_llm:
         raise ConfigError(f"{p}llm", f"kind {kind!r} asks a model: give an llm: block (base_url, model, ...)")
 
+    decontaminate = _decontaminate(d.get("decontaminate"), kind, params, f"{p}decontaminate")
+    dedupe = parse_dataclass(NearDedupeParams, d.get("dedupe") or {}, f"{p}dedupe")
+    _check_fields(dedupe.fields, kind, params, f"{p}dedupe.fields")
+
     max_rejects = _expect(d.get("max_reject_fraction", 0.5), (int, float), f"{p}max_reject_fraction")
     if isinstance(max_rejects, bool) or not 0 <= max_rejects <= 1:
         raise ConfigError(f"{p}max_reject_fraction", f"must be a number from 0 to 1, got {max_rejects!r}")
@@ -337,9 +345,32 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
         "beam": dataclasses.asdict(beam_cfg),
         "sandbox": sandbox.profile() | {"pool_size": sandbox.pool_size, "cache": sandbox.cache},
         "llm": llm.public() if llm else None,
+        "decontaminate": dataclasses.asdict(decontaminate) if decontaminate else None,
+        "dedupe": dataclasses.asdict(dedupe),
     }
     return DatasetConfig(name, kind, description, license_, split, tuple(sources), params,
-                         beam_cfg, sandbox, llm, raw, float(max_rejects))
+                         beam_cfg, sandbox, llm, raw, float(max_rejects), decontaminate, dedupe)
+
+
+def _check_fields(names: tuple[str, ...], kind: str, params, key: str) -> None:
+    columns = kinds.KINDS[kind].schema_of(params).arrow.names
+    for i, name in enumerate(names):
+        if name not in columns:
+            raise ConfigError(f"{key}[{i}]", f"kind {kind!r} has no field {name!r} (fields: {', '.join(columns)})")
+
+
+def _decontaminate(raw, kind: str, params, key: str) -> DecontaminationParams | None:
+    """`decontaminate: [humaneval, mbpp]` or a mapping with `benchmarks:` and the rule's knobs."""
+    if raw is None or raw is False:
+        return None
+    if isinstance(raw, list):
+        raw = {"benchmarks": raw}
+    _expect(raw, dict, key)
+    if "benchmarks" not in raw:
+        raise ConfigError(f"{key}.benchmarks", "required key is missing (the benchmarks to check against)")
+    out = parse_dataclass(DecontaminationParams, raw, key)
+    _check_fields(out.fields, kind, params, f"{key}.fields")
+    return out
 
 
 SOURCE_KEYS = {"name", "path", "dataset", "format", "glob", "domain", "fields", "metadata", "split",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 from codekiln.pipelines import training
 from codekiln.schemas import DatasetSchema, get_schema
 from codekiln.schemas.preferences import PREFERENCES_CONVERSATIONAL
@@ -63,6 +64,11 @@ class Kind:
     task_categories: tuple[str, ...] = ("text-generation",)
     tags: tuple[str, ...] = ()
     training: training.Recipe | None = None  # the TRL recipe its cards show (pipelines.training)
+    # decontamination and near-dedupe: the fields holding text or code (empty: every text
+    # field of the schema but ids and metadata), and the field naming a document (rows that
+    # share it are one document to near-dedupe: the paths of one program)
+    text_fields: tuple[str, ...] = ()
+    document: str = "id"
 
     def schema_of(self, params) -> DatasetSchema:
         return self.schema_for(params) if self.schema_for else self.schema
@@ -89,6 +95,7 @@ def _preferences_schema(params: PairParams) -> DatasetSchema:
 KINDS: dict[str, Kind] = {
     "problems": Kind(
         name="problems",
+        text_fields=("prompt", "solution", "tests"),
         schema=get_schema("problems"),
         params=NoParams,
         build=_build_problems,
@@ -108,6 +115,8 @@ KINDS: dict[str, Kind] = {
         params=LintSeqParams,
         build=build_lintseq,
         stages=_lintseq_stages,
+        text_fields=("prompt", "program"),  # the edits and completion are the program's lines again
+        document="source_id",
         tags=("code", "synthetic", "edit-sequences", "lintseq"),
         training=training.SFT_LINTSEQ,
         quality=(
@@ -115,12 +124,15 @@ KINDS: dict[str, Kind] = {
                                    "max(n_edits) max from data"),
             ("sequences", "select count(distinct source_id) programs, count(*) sequences, "
                           "avg(len(program)) mean_program_chars from data"),
+            ("distinct_paths", "select distinct_paths, count(*) programs from (select source_id, "
+                               "any_value(distinct_paths) distinct_paths from data group by 1) group by 1 order by 1"),
         ),
         method='LintSeq: "Training Language Models on Synthetic Edit Sequences Improves Code '
                'Synthesis" (Piterbarg, Pinto, Fergus, 2024)',
     ),
     "responses": Kind(
         name="responses",
+        text_fields=("prompt", "completion"),
         schema=get_schema("responses"),
         params=ResponsesParams,
         build=build_responses,
@@ -137,6 +149,7 @@ KINDS: dict[str, Kind] = {
     ),
     "tests": Kind(
         name="tests",
+        text_fields=("prompt", "reference", "tests"),
         schema=get_schema("tests"),
         heavy=True,
         params=TestgenParams,
@@ -162,6 +175,7 @@ KINDS: dict[str, Kind] = {
     ),
     "labels": Kind(
         name="labels",
+        text_fields=("prompt", "completion"),
         schema=get_schema("labels"),
         heavy=True,
         params=LabelParams,
@@ -191,6 +205,7 @@ KINDS: dict[str, Kind] = {
     ),
     "preferences": Kind(
         name="preferences",
+        text_fields=("prompt", "chosen", "rejected"),
         schema=get_schema("preferences"),
         params=PairParams,
         build=build_preferences,
@@ -232,6 +247,7 @@ KINDS: dict[str, Kind] = {
     ),
     "efas": Kind(
         name="efas",
+        text_fields=("seed_problem", "program"),
         schema=get_schema("efas"),
         params=EfaParams,
         build=build_efas,
@@ -249,6 +265,7 @@ KINDS: dict[str, Kind] = {
     ),
     "efa_variants": Kind(
         name="efa_variants",
+        text_fields=("prompt", "completion"),
         schema=get_schema("efa_variants"),
         params=VariantParams,
         build=build_variants,
@@ -268,6 +285,24 @@ KINDS: dict[str, Kind] = {
         ),
     ),
 }
+
+
+def _has_text(t: pa.DataType) -> bool:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _has_text(t.value_type)
+    if pa.types.is_struct(t):
+        return any(_has_text(t.field(i).type) for i in range(t.num_fields))
+    return False
+
+
+def text_fields(kind: Kind, params) -> tuple[str, ...]:
+    """The fields decontamination and near-dedupe read, for this kind and params."""
+    if kind.text_fields:
+        return kind.text_fields
+    return tuple(f.name for f in kind.schema_of(params).arrow
+                 if _has_text(f.type) and f.name not in ("id", "source", "metadata") and not f.name.endswith("_id"))
 
 
 def stage_names(kind: Kind, params, llm=None) -> tuple[str, ...]:

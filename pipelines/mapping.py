@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import ast
 import json
-import pickle
 import re
-import uuid
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.windowed_value import WindowedValue
 from codekiln.pipelines.config import FieldSpec, SourceConfig
 from codekiln.schemas import content_id
-from codekiln.transforms import fs, pyast
+from codekiln.transforms import pyast
 from codekiln.transforms.preferences.samples import sample_record
-from codekiln.transforms.stage import REJECTS, Reject, StageCounter, reject_row
+from codekiln.transforms.spill import spill_and_decide
+from codekiln.transforms.stage import Reject
 
 TEMPLATE_RE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -214,20 +211,17 @@ class DedupeById(beam.PTransform):
         self.progress_dir = progress_dir
 
     def expand(self, records):
-        spilled = records | "Spill" >> beam.ParDo(_SpillWriter(self.spill_dir)).with_outputs("keys", main="files")
-        losers = (
-            spilled.keys
-            | "GroupById" >> beam.GroupByKey()
-            | "FindDuplicates" >> beam.FlatMap(_duplicates)
-        )
-        out = spilled.files | "ReadBack" >> beam.ParDo(
-            _SpillReader(self.STAGE, self.progress_dir), beam.pvalue.AsDict(losers)
-        ).with_outputs(REJECTS, main="main")
-        return out.main, out[REJECTS]
+        decide = beam.GroupByKey() | "FindDuplicates" >> beam.FlatMap(_duplicates)
+        return spill_and_decide(records, self.STAGE, self.spill_dir, _id_key, decide, _judge_id, self.progress_dir)
 
 
 def _position(record: dict) -> tuple[int, int, int]:
     return tuple(record["_origin"][:3])
+
+
+def _id_key(record: dict):
+    origin = record["_origin"]
+    yield record["id"], (_position(record), f"{origin[3]} {origin[4]}")
 
 
 def _duplicates(item):
@@ -238,57 +232,11 @@ def _duplicates(item):
         yield (rid, tuple(position)), seen[0][1]
 
 
-class _SpillWriter(beam.DoFn):
-    def __init__(self, spill_dir: str):
-        self.spill_dir = spill_dir
-
-    def start_bundle(self):
-        self.file = None
-
-    def process(self, record):
-        if self.file is None:
-            self.path = fs.join(self.spill_dir, f"{uuid.uuid4().hex}.pkl")
-            self.file = fs.create(self.path)
-        pickle.dump(record, self.file, protocol=pickle.HIGHEST_PROTOCOL)
-        origin = record["_origin"]
-        yield beam.pvalue.TaggedOutput("keys", (record["id"], (_position(record), f"{origin[3]} {origin[4]}")))
-
-    def finish_bundle(self):
-        if self.file is not None:
-            self.file.close()
-            window = GlobalWindow()
-            yield WindowedValue(self.path, window.max_timestamp(), [window])
-
-
-class _SpillReader(beam.DoFn):
-    def __init__(self, stage: str, progress_dir: str | None):
-        self.stage = stage
-        self.progress_dir = progress_dir
-
-    def setup(self):
-        self.counter = StageCounter(self.stage, self.progress_dir)
-
-    def process(self, path, losers):
-        with fs.open_read(path) as f:
-            while True:
-                try:
-                    record = pickle.load(f)
-                except EOFError:
-                    break
-                self.counter.inc("in")
-                origin = record["_origin"]
-                row = {k: v for k, v in record.items() if k != "_origin"}
-                first = losers.get((row["id"], _position(record))) if losers else None
-                if first is None:
-                    self.counter.inc("accepted")
-                    self.counter.inc("out")
-                    yield row
-                    continue
-                self.counter.inc("rejected/duplicate_id")
-                yield beam.pvalue.TaggedOutput(REJECTS, reject_row(
-                    self.stage, "duplicate_id", source=origin[3], location=origin[4],
-                    detail=f"id {row['id']} (source_id {row.get('source_id')!r}) first seen at {first}",
-                    payload=row))
-
-    def finish_bundle(self):
-        self.counter.flush()
+def _judge_id(record: dict, losers: dict):
+    origin = record["_origin"]
+    row = {k: v for k, v in record.items() if k != "_origin"}
+    first = losers.get((row["id"], _position(record))) if losers else None
+    if first is None:
+        return row, None
+    return row, ("duplicate_id", origin[3], origin[4],
+                 f"id {row['id']} (source_id {row.get('source_id')!r}) first seen at {first}")

@@ -18,7 +18,10 @@ LINTSEQ = DatasetSchema(
             # zero-context insertion hunks, from the prompt when `starts_from_prompt`, else from nothing
             pa.field("edits", pa.list_(pa.string()), nullable=False),
             pa.field("n_edits", pa.int64(), nullable=False),
-            pa.field("path_index", pa.int64(), nullable=False),
+            pa.field("path_index", pa.int64(), nullable=False),  # the walk it came from
+            # how many distinct paths the program gave (paths_per_program, or fewer when it has
+            # no more in path_tries walks: its rows are then all there is)
+            pa.field("distinct_paths", pa.int64(), nullable=False),
             pa.field("seed", pa.int64(), nullable=False),
             pa.field("starts_from_prompt", pa.bool_(), nullable=False),
             # what a model learns to write after the prompt: diff token + edit, ... (TRL prompt/completion)

@@ -23,7 +23,10 @@ UNITS = ("program", "function")
 
 @dataclass(frozen=True)
 class LintSeqParams:
-    paths_per_program: int = 5  # the reference's default
+    paths_per_program: int = 5  # the reference's default: distinct paths, when the program has them
+    # walks at most per program to find them (0: 4 x paths_per_program); a small program may
+    # have fewer distinct paths: its rows say how many (`distinct_paths`)
+    path_tries: int = 0
     seed: int = 0
     max_edits: int = 0  # 0: no cap; else a longer path's tail becomes one final edit
     diff_token: str = DIFF_TOKEN
@@ -43,6 +46,8 @@ class LintSeqParams:
     def __post_init__(self):
         if self.paths_per_program < 1:
             raise ValueError("paths_per_program must be >= 1")
+        if isinstance(self.path_tries, bool) or self.path_tries < 0:
+            raise ValueError("path_tries must be >= 0 (0: 4 x paths_per_program)")
         if self.max_edits < 0:
             raise ValueError("max_edits must be >= 0 (0: no cap)")
         if self.unit not in UNITS:
@@ -91,7 +96,7 @@ class LintSeqFn:
         p = self.params
         jobs = [Job(r.get("solution") or "", r["id"], p.paths_per_program, p.seed, p.max_edits,
                     max_lines=p.max_program_lines, budget=p.max_checked_lines,
-                    prefix=(r.get("prompt") or "") if p.from_prompt else "") for r in records]
+                    prefix=(r.get("prompt") or "") if p.from_prompt else "", tries=p.path_tries) for r in records]
         out = []
         results = lintseq_batch(jobs, self.ruff, backstop_seconds=p.backstop_seconds)
         for record, result in zip(records, results, strict=True):
@@ -109,6 +114,7 @@ class LintSeqFn:
                 "edits": path.edits,
                 "n_edits": len(path.edits),
                 "path_index": path.path_index,
+                "distinct_paths": len(result),
                 "seed": p.seed,
                 "starts_from_prompt": bool(path.start),
                 "completion": training_completion(path.edits, p.diff_token),

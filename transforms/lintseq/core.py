@@ -99,6 +99,11 @@ class Job:
     max_lines: int = MAX_PROGRAM_LINES  # 0: no cap; a longer program is rejected (too_large)
     budget: int = MAX_CHECKED_LINES  # 0: none; lines parsed + linted over all paths (budget_exceeded)
     prefix: str = ""  # a prompt the program continues: the start state when it is a clean one
+    tries: int = 0  # walks at most to find `paths` distinct sequences (0: 4 x paths)
+
+    @property
+    def max_tries(self) -> int:
+        return max(self.tries or 4 * self.paths, self.paths)
 
 
 def path_rng(seed: int, source_id: str, path_index: int) -> random.Random:
@@ -639,6 +644,9 @@ class _Prepared:
     walks: list[_Walk] = field(default_factory=list)
     budget: _Budget | None = None
     pinned: int = 0  # units of the prefix kept as the start state (0: from the empty program)
+    paths: list[EditPath] = field(default_factory=list)  # the distinct ones, in walk order
+    seen: set = field(default_factory=set)
+    tried: int = 0  # walks run so far
 
 
 def _prefix_units(prog: Program, prefix: str) -> int:
@@ -697,6 +705,16 @@ def lintseq_batch(jobs: list[Job], ruff: Ruff, *, per_check: bool = False, backs
         p.budget = _Budget(p.job.budget)
     if redo:
         rounds += _run_walks(start_walks(redo), ruff, per_check, backstop_seconds)
+    ok = [p for p in prepared if p.prog is not None and not p.budget.exceeded and not p.budget.timed_out]
+    for p in ok:
+        p.tried = p.job.paths
+        try:
+            for w in p.walks:
+                _keep_distinct(p, _edit_path(p.prog, w, p.job.max_edits, p.pinned))
+        except ProgramRejected as e:
+            p.error = e
+    rounds += _more_distinct([p for p in ok if p.error is None], ruff, per_check, backstop_seconds,
+                             whole_program, stats)
     if stats is not None:
         stats["lint_rounds"] += rounds
         stats["checked_lines"] += sum(p.budget.spent for p in prepared if p.budget is not None)
@@ -712,11 +730,53 @@ def lintseq_batch(jobs: list[Job], ruff: Ruff, *, per_check: bool = False, backs
             out.append(ProgramRejected(
                 "timeout", f"the batch ran past the {backstop_seconds:g} s wall-clock backstop (backstop_seconds)"))
         else:
-            try:
-                out.append([_edit_path(p.prog, w, p.job.max_edits, p.pinned) for w in p.walks])
-            except ProgramRejected as e:
-                out.append(e)
+            out.append(p.paths)
     return out
+
+
+def _keep_distinct(p: _Prepared, path: EditPath) -> None:
+    key = tuple(path.edits)
+    if key not in p.seen:
+        p.seen.add(key)
+        p.paths.append(path)
+
+
+def _more_distinct(batch: list[_Prepared], ruff: Ruff, per_check: bool, backstop_seconds: float,
+                   whole_program: bool, stats: Counter | None) -> int:
+    """Walk again (path indices `paths`, `paths`+1, ...) for the programs with fewer distinct
+    paths than asked, until they have them or `max_tries` walks are spent. These walks get a
+    budget of their own: when it runs out, the program keeps the distinct paths it has."""
+    rounds = 0
+    while True:
+        todo = [p for p in batch if len(p.paths) < p.job.paths and p.tried < p.job.max_tries]
+        if not todo:
+            return rounds
+        walks, extra = [], {}
+        for p in todo:
+            need = min(p.job.paths - len(p.paths), p.job.max_tries - p.tried)
+            budget = _Budget(p.job.budget)
+            layout = p.prog.whole_layout if whole_program else p.prog.layout
+            extra[id(p)] = (budget, [_Walk(p.prog, layout, path_rng(p.job.seed, p.job.source_id, k), k, budget,
+                                           p.pinned) for k in range(p.tried, p.tried + need)])
+            for w in extra[id(p)][1]:
+                w.siblings = [w]  # a walk that breaks the pin is dropped alone
+            p.tried += need
+            walks.extend(extra[id(p)][1])
+        rounds += _run_walks(walks, ruff, per_check, backstop_seconds)
+        for p in todo:
+            budget, new = extra[id(p)]
+            if stats is not None:
+                stats["checked_lines"] += budget.spent
+            if budget.exceeded or budget.timed_out:
+                p.tried = p.job.max_tries  # out of budget: stop looking
+                continue
+            for w in new:
+                if w.pin_broken:
+                    continue
+                try:
+                    _keep_distinct(p, _edit_path(p.prog, w, p.job.max_edits, p.pinned))
+                except ProgramRejected:
+                    continue
 
 
 def _pin_prefixes(batch: list[_Prepared], ruff: Ruff, per_check: bool) -> None:

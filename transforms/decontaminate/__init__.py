@@ -1,0 +1,2 @@
+"""Benchmark decontamination: n-gram overlap and exact normalised substrings against the
+benchmark test sets bundled with codekiln (see `benchmarks.BENCHMARKS`)."""
