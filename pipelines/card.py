@@ -169,6 +169,42 @@ def _quality(manifest: dict) -> str:
     return "\n\n".join(parts) or "_This kind records no quality figures._"
 
 
+def filter_tables(m: dict) -> list[tuple[str, list[dict]]]:
+    """(caption, rows) for what decontamination and near-dedupe did (cards and reports)."""
+    out = []
+    d = m.get("decontamination")
+    if d:
+        out.append((f"Decontamination: a row is rejected (`contaminated`) when a field ({', '.join(d['fields'])}) "
+                    f"holds a benchmark item's prompt or solution: its exact normalised text, or at least "
+                    f"{d['threshold']:.0%} of its {d['ngram']}-grams of normalised words"
+                    + (" (code also with identifiers abstracted)" if d.get("code") else ""),
+                    [{"benchmark": name, "items": b["items"], "license": b["license"],
+                      "contaminated rows": b["contaminated_rows"]} for name, b in d["benchmarks"].items()]))
+    n = m.get("near_dedupe")
+    if n:
+        out.append((f"Near-duplicates: MinHash-LSH over {n['ngram']}-grams of normalised words of "
+                    f"{', '.join(n['fields'])}; of each cluster (estimated Jaccard >= {n['threshold']:g}) "
+                    "the smallest id is kept, the others are rejected (`near_duplicate`)",
+                    [{"removed rows": n["duplicate_rows"], "document": n["document"], "permutations": n["num_perm"],
+                      "bands x rows": f"{n['bands']} x {n['rows_per_band']}", "library": n["library"]}]))
+    return out
+
+
+def filter_notes(m: dict) -> list[str]:
+    """What was not done, said as plainly as what was."""
+    notes = []
+    if not m.get("decontamination"):
+        notes.append("Not decontaminated: no benchmark was checked (config `decontaminate:`).")
+    if not m.get("near_dedupe"):
+        notes.append("Near-duplicates were not removed, only exact duplicate ids (config `dedupe: {near: true}`).")
+    return notes
+
+
+def _filters(m: dict) -> str:
+    parts = [f"{caption}.\n\n{_table(rows)}" for caption, rows in filter_tables(m)]
+    return "\n\n".join(parts + [f"_{note}_" for note in filter_notes(m)])
+
+
 def _usage(manifest: dict, repo_id: str, with_rejects: bool, data_files: dict[str, list[str]]) -> str:
     version = manifest["version"]
     split = "train" if "train" in manifest["splits"] else sorted(manifest["splits"])[0]
@@ -256,6 +292,10 @@ record becoming several rows). The counts per stage:
 ## Quality
 
 {_quality(m)}
+
+## Decontamination and near-duplicates
+
+{_filters(m)}
 
 ## Sources
 

@@ -14,7 +14,7 @@ import json
 import altair as alt
 import duckdb
 from codekiln.pipelines import training
-from codekiln.pipelines.card import config_yaml, public_path
+from codekiln.pipelines.card import config_yaml, filter_notes, filter_tables, public_path
 from codekiln.pipelines.catalog import version_connection
 from codekiln.pipelines.figures import (
     DEFAULT_SAMPLE_ORDER,
@@ -148,6 +148,8 @@ def render_report(store: Store, manifest: dict, samples: int = 5, counter: train
         specs.append(spec)
     quality = "".join(f"<h3>{esc(name.replace('_', ' '))}</h3>{_table(rows)}"
                       for name, rows in (m.get("quality") or {}).items())
+    filters = "".join([f"<p>{esc(caption)}.</p>{_table(rows)}" for caption, rows in filter_tables(m)]
+                      + [f"<p class='muted'>{esc(note)}</p>" for note in filter_notes(m)])
     stages = _table([{"stage": s["stage"], "in": s["in"], "out": s["out"], "rejected": s["rejected"],
                       "reasons": ", ".join(f"{k}={v}" for k, v in sorted(s["reasons"].items()))} for s in m["stages"]])
     schema = _table([{"column": f["name"], "type": f["type"], "nullable": f["nullable"]} for f in m["schema"]])
@@ -157,6 +159,7 @@ def render_report(store: Store, manifest: dict, samples: int = 5, counter: train
     return PAGE.format(
         title=esc(title), heading=esc(f"{m['dataset']}@{m['version']}"), description=esc(m.get("description") or ""),
         summary=_summary(m), charts="".join(charts), quality=quality or "<p class='muted'>none recorded</p>",
+        filters=filters,
         tokens=(f"<h2>Token lengths</h2>{tokens}" if tokens else ""),
         samples=samples_html or "<p class='muted'>no rows</p>", rejects=_table(rejects), stages=stages,
         sources=_table(_sources(m)), schema=schema, config=code(config), css=CSS,
@@ -209,6 +212,8 @@ PAGE = """<!DOCTYPE html>
 <div class="charts">{charts}</div>
 <h2>Quality figures</h2>
 {quality}
+<h2>Decontamination and near-duplicates</h2>
+{filters}
 {tokens}
 <h2>Sample rows</h2>
 {samples}

@@ -51,7 +51,7 @@ def store_root(tmp_path) -> Path:
     return tmp_path / "store"
 
 
-DEMO_DATASETS = ["problems", "lintseq", "tests", "labels", "preferences", "pragmatic", "efas", "efa-variants"]
+DEMO_DATASETS = ["problems", "instructions", "lintseq", "tests", "labels", "preferences", "pragmatic", "efas", "efa-variants"]
 
 
 @pytest.fixture(scope="session")

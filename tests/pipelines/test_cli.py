@@ -16,11 +16,11 @@ def test_demo_builds_once_then_is_unchanged_and_answers_sql(store_root, demo_sto
     dataset unchanged. (Independent builds of the demo, in fresh stores under each runner mode,
     are compared with this one in test_modes.py.)"""
     first = (demo_store.parent / "build.out").read_text()
-    assert first.count("created v1") == 8 and "normalise" in first
+    assert first.count("created v1") == 9 and "normalise" in first
     shutil.copytree(demo_store, store_root)
     rows = json.loads(run_cli("sql", "select dataset, fingerprint from versions where version = 'v1' "
                                      "order by 1", "--format", "json", root=store_root).stdout)
-    assert len(rows) == 8
+    assert len(rows) == 9
     second = run_cli("build", "configs/demo.yaml", "--root", str(store_root))
     assert "unchanged" in second.stdout and "created" not in second.stdout
     out = run_cli("sql", "select count(*) as n from problems", "--format", "json", root=store_root)
@@ -33,6 +33,43 @@ def test_demo_builds_once_then_is_unchanged_and_answers_sql(store_root, demo_sto
     manifest = json.loads(run_cli("show", "problems@v1", root=store_root).stdout)
     assert manifest["version"] == "v1" and manifest["splits"]["train"]["rows"] == 70
     assert [s["name"] for s in manifest["sources"]] == ["humaneval", "math500", "gsm8k"]
+
+
+def test_demo_decontamination_and_near_dedupe_in_manifest_card_and_report(demo_store, tmp_path):
+    """The demo's `instructions`: its planted benchmark items are rejected naming benchmark, item
+    and span; its near-copies name the kept row; the figures reach the manifest, card and report."""
+    from codekiln.pipelines.card import card_body
+
+    manifest = json.loads(run_cli("show", "instructions", root=demo_store).stdout)
+    d = manifest["decontamination"]
+    assert {b: v["contaminated_rows"] for b, v in d["benchmarks"].items()} == {
+        "humaneval": 1, "mbpp": 1, "math500": 0, "gsm8k": 1}
+    assert d["benchmarks"]["mbpp"]["items"] == 500 and d["contaminated_rows"] == 3
+    assert manifest["near_dedupe"]["duplicate_rows"] == 2 and manifest["near_dedupe"]["bands"] == 25
+    rejects = json.loads(run_cli("sql", "select reason, json_extract_string(payload, '$.source_id') id, detail "
+                                 "from instructions_rejects order by 2", "--format", "json", root=demo_store).stdout)
+    by_id = {r["id"]: r for r in rejects}
+    assert set(by_id) == {"planted-mbpp", "planted-humaneval", "planted-gsm8k", "near-copy-0", "near-copy-4"}
+    assert by_id["planted-mbpp"]["detail"].startswith("mbpp:mbpp/12 prompt, exact normalised substring")
+    assert by_id["planted-humaneval"]["detail"].startswith("humaneval:HumanEval/0 solution, 13-gram overlap")
+    assert "identifiers abstracted" in by_id["planted-humaneval"]["detail"]
+    assert by_id["planted-gsm8k"]["detail"].startswith("gsm8k:gsm8k/test/3 prompt")
+    assert "James decides to run 3 sprints" in by_id["planted-gsm8k"]["detail"]
+    kept = {r["source_id"]: r["id"] for r in json.loads(run_cli(
+        "sql", "select source_id, id from instructions", "--format", "json", root=demo_store).stdout)}
+    for copy, original in (("near-copy-0", "clean-0"), ("near-copy-4", "clean-4")):
+        assert by_id[copy]["reason"] == "near_duplicate"
+        assert by_id[copy]["detail"].startswith(f"near-duplicate of kept {kept[original]} (estimated Jaccard")
+    card = card_body(manifest, "org/instructions", False, {})
+    assert "## Decontamination and near-duplicates" in card and "| mbpp | 500 | cc-by-4.0 | 1 |" in card
+    lintseq = json.loads(run_cli("show", "lintseq", root=demo_store).stdout)
+    assert lintseq["decontamination"]["benchmarks"]["gsm8k"]["contaminated_rows"] == 0
+    assert lintseq["near_dedupe"]["document"] == "source_id"
+    plain = json.loads(run_cli("show", "pragmatic", root=demo_store).stdout)
+    assert "Not decontaminated" in card_body(plain, "org/p", False, {})
+    run_cli("report", "instructions", "-o", str(tmp_path / "r.html"), root=demo_store)
+    page = (tmp_path / "r.html").read_text()
+    assert "Decontamination and near-duplicates" in page and "<td>gsm8k</td><td>1319</td>" in page
 
 
 def test_bad_config_fails_before_any_work_naming_the_key(tmp_path, store_root):

@@ -19,8 +19,8 @@ def _error(doc, overrides=()) -> ConfigError:
 
 def test_demo_config_parses_with_resolved_paths():
     configs = load(str(SAMPLES.parent / "demo.yaml"))
-    assert [c.name for c in configs] == ["problems", "lintseq", "tests", "labels", "preferences", "pragmatic",
-                                         "efas", "efa-variants"]
+    assert [c.name for c in configs] == ["problems", "instructions", "lintseq", "tests", "labels", "preferences",
+                                         "pragmatic", "efas", "efa-variants"]
     cfg = configs[0]
     assert [s.name for s in cfg.sources] == ["humaneval", "math500", "gsm8k"]
     assert cfg.sources[0].path == str(SAMPLES / "humaneval.jsonl")
@@ -42,6 +42,13 @@ def test_demo_config_parses_with_resolved_paths():
     (_doc(source={"path": str(SAMPLES / "humaneval.jsonl"), "format": "xml"}), "source.format"),
     (_doc(source={"path": str(SAMPLES / "humaneval.jsonl"), "fields": {"id": {"from": "a", "value": 1}}}), "source.fields.id"),
     ({"kind": "problems"}, "name"),
+    (_doc(decontaminate=["humaneval", "leetcode"]), "decontaminate.benchmarks"),
+    (_doc(decontaminate={"benchmarks": ["mbpp"], "fields": ["prompt", "nope"]}), "decontaminate.fields[1]"),
+    (_doc(decontaminate={"ngram": 8}), "decontaminate.benchmarks"),
+    (_doc(decontaminate={"benchmarks": ["mbpp"], "threshold": 0}), "decontaminate.threshold"),
+    (_doc(dedupe={"near": True, "threshold": 1.5}), "dedupe.threshold"),
+    (_doc(dedupe={"near": "yes"}), "dedupe.near"),
+    (_doc(dedupe={"near": True, "fields": ["colour"]}), "dedupe.fields[0]"),
     ({"datasets": [_doc(), {"name": "q", "kind": "problems", "sources": []}]}, "datasets[1].sources"),
     ({"datasets": [_doc(), _doc()]}, "datasets"),
     (_doc(license="MIT License"), "license"),

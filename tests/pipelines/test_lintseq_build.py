@@ -17,8 +17,15 @@ def rows_of(root: Path, name: str) -> list[dict]:
 
 
 def check_every_row(rows: list[dict]) -> None:
-    """Every row replays from its start state (the prompt when the edits start from it) and every
-    state in between parses and is lint-clean."""
+    """Every row replays from its start state (the prompt when the edits start from it), every
+    state in between parses and is lint-clean, and a program's paths are distinct sequences, as
+    many as its rows say."""
+    by_program: dict[str, list[dict]] = {}
+    for row in rows:
+        by_program.setdefault(row["source_id"], []).append(row)
+    for source_id, paths in by_program.items():
+        assert len({tuple(r["edits"]) for r in paths}) == len(paths), source_id
+        assert {r["distinct_paths"] for r in paths} == {len(paths)}, source_id
     states = []
     for row in rows:
         start = row["prompt"] if row["starts_from_prompt"] else ""
@@ -37,8 +44,12 @@ def test_lintseq_config_on_humaneval(tmp_path):
     run_cli("build", "configs/lintseq.yaml", "--root", str(tmp_path))  # all of HumanEval, bundled
     rows = rows_of(tmp_path, "lintseq-humaneval")
     programs = 164
-    assert len(rows) == programs * 5 and len({r["source_id"] for r in rows}) == programs
+    assert len({r["source_id"] for r in rows}) == programs
     check_every_row(rows)
+    per_program = {r["source_id"]: r["distinct_paths"] for r in rows}
+    assert max(per_program.values()) == 5  # paths_per_program, never more
+    # a one-statement body has one path from its prompt; most programs have the five asked for
+    assert sum(n == 5 for n in per_program.values()) > programs / 2
     out = run_cli("sql", "select count(*) n, round(avg(n_edits), 2) mean_edits from "
                   "(select source_id, avg(n_edits) n_edits from lintseq_humaneval group by 1)",
                   "--format", "json", root=tmp_path)
@@ -49,7 +60,7 @@ def test_lintseq_config_on_humaneval(tmp_path):
 def test_demo_lintseq_rows_and_determinism(tmp_path):
     run_cli("build", "configs/demo.yaml", "--only", "lintseq", "--root", str(tmp_path / "a"))
     rows = rows_of(tmp_path / "a", "lintseq")
-    assert len(rows) == 100
+    assert len({r["source_id"] for r in rows}) == 20 and len(rows) > 20
     check_every_row(rows)
     assert all(r["starts_from_prompt"] for r in rows)  # HumanEval's programs continue their prompts
     run_cli("build", "configs/demo.yaml", "--only", "lintseq", "--root", str(tmp_path / "b"),
@@ -91,7 +102,7 @@ def test_bounded_work_rejects_in_the_reject_dataset(tmp_path):
                    "params: {paths_per_program: 2, max_program_lines: 30}\n")
     run_cli("build", str(cfg), "--root", str(tmp_path / "store"))
     rows = rows_of(tmp_path / "store", "bounded")
-    assert {r["source_id"] for r in rows} == {"small.py"} and len(rows) == 2
+    assert {r["source_id"] for r in rows} == {"small.py"} and len(rows) == rows[0]["distinct_paths"] <= 2
     check_every_row(rows)
     rejects = json.loads(run_cli("sql", "select reason, detail, json_extract_string(payload, '$.source_id') source_id "
                                  "from bounded_rejects", "--format", "json", root=tmp_path / "store").stdout)

@@ -36,7 +36,7 @@ class DecontaminationParams:
     def __post_init__(self):
         unknown = [b for b in self.benchmarks if b not in benchmarks.BENCHMARKS]
         if unknown:
-            raise ValueError(f"benchmarks: unknown {', '.join(map(repr, unknown))} "
+            raise ValueError(f"benchmarks names unknown {', '.join(map(repr, unknown))} "
                              f"(bundled: {', '.join(benchmarks.BENCHMARKS)})")
         if not self.benchmarks:
             raise ValueError("benchmarks must name at least one benchmark")
@@ -125,7 +125,8 @@ class Index:
         self.items: dict[str, int] = {}
         self.word = _Channel(params.ngram)
         self.code = _Channel(params.ngram)
-        self.short: dict[int, dict[tuple[str, ...], int]] = {}  # length -> whole short piece -> id
+        # pieces of min_tokens..ngram-1 words, by their first min_tokens words (one scan finds them)
+        self.short: dict[tuple[str, ...], list[int]] = {}
         for name in params.benchmarks:
             loaded = benchmarks.load(name)
             self.items[name] = len({p.item for p in loaded})
@@ -137,7 +138,7 @@ class Index:
                 self.pieces.append(piece)
                 self.words.append(tuple(toks))
                 if len(toks) < params.ngram:
-                    self.short.setdefault(len(toks), {}).setdefault(tuple(toks), pid)
+                    self.short.setdefault(tuple(toks[:params.min_tokens]), []).append(pid)
                 else:
                     self.word.add(pid, toks)
                 if piece.code and params.code:
@@ -145,13 +146,14 @@ class Index:
                                   keep=lambda g: not _mostly_placeholders(g))
 
     def check(self, fields: dict[str, str]) -> Match | None:
-        """The strongest match over the fields (a substring first, then the largest share;
+        """The strongest match over the fields (a substring first, then the largest share, then
+        the most n-grams: a pasted solution names its own item, not one that shares a helper;
         ties by benchmark order and item), or None for a clean record."""
         best: tuple | None = None
         order = {name: i for i, name in enumerate(self.params.benchmarks)}
         for name, text in fields.items():
             for m in self._field_matches(name, text):
-                key = (m.rule != "substring", -m.share, order[m.benchmark], m.item, m.part)
+                key = (m.rule != "substring", -m.share, -m.matched, order[m.benchmark], m.item, m.part)
                 if best is None or key < best[0]:
                     best = (key, m)
         return best[1] if best else None
@@ -182,13 +184,14 @@ class Index:
             if k / total >= p.threshold:
                 yield Match(piece.benchmark, piece.item, piece.part, "ngram", k / total, k, total, name,
                             span(first, last))
-        for length, wanted in self.short.items():
-            for i in range(len(toks) - length + 1):
-                pid = wanted.get(tuple(toks[i:i + length]))
-                if pid is not None:
+        k = p.min_tokens
+        for i in range(len(toks) - k + 1) if self.short else ():
+            for pid in self.short.get(tuple(toks[i:i + k]), ()):
+                whole = self.words[pid]
+                if tuple(toks[i:i + len(whole)]) == whole:
                     piece = self.pieces[pid]
                     yield Match(piece.benchmark, piece.item, piece.part, "substring", 1.0, 1, 1, name,
-                                span(i, i + length - 1))
+                                span(i, i + len(whole) - 1))
         if self.code.totals:
             ctoks, cspans = tokens.code_tokens(text)
             for pid, (k, first, last) in self.code.hits(ctoks).items():

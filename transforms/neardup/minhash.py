@@ -10,6 +10,7 @@ and false-negative probability mass around the Jaccard threshold.
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -84,11 +85,10 @@ def signature(text: str, params: NearDedupeParams) -> list[int] | None:
 
 def band_keys(sig: list[int], bands: int, rows: int) -> list[bytes]:
     """One key per band: the band's index and a digest of its rows (equal keys = candidates)."""
-    out = []
-    for i in range(bands):
-        blob = b"".join(v.to_bytes(4, "little") for v in sig[i * rows:(i + 1) * rows])
-        out.append(i.to_bytes(2, "little") + hashlib.blake2b(blob, digest_size=12).digest())
-    return out
+    packed = struct.pack(f"<{bands * rows}I", *sig[:bands * rows])
+    step = 4 * rows
+    return [i.to_bytes(2, "little") + hashlib.blake2b(packed[i * step:(i + 1) * step], digest_size=12).digest()
+            for i in range(bands)]
 
 
 def jaccard(a: list[int], b: list[int]) -> float:
@@ -110,6 +110,8 @@ def clusters(edges: list[tuple[str, str]]) -> dict[str, str]:
         return root
 
     for a, b in edges:
+        parent.setdefault(a, a)
+        parent.setdefault(b, b)
         ra, rb = find(a), find(b)
         if ra != rb:
             if rb < ra:
