@@ -56,6 +56,15 @@ def print_summary(result: BuildResult) -> None:
         console.print(f"{stage}: {u['requests_sent']} requests sent, {u['cache_hits']} cache hits, "
                       f"{u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens, "
                       f"{u['rejected']} failed", soft_wrap=True)
+    d = m.get("decontamination")
+    if d:
+        per = ", ".join(f"{b} {v['contaminated_rows']}" for b, v in d["benchmarks"].items())
+        console.print(f"{result.dataset}: decontaminated: {d['contaminated_rows']} rows contaminated ({per})",
+                      soft_wrap=True)
+    n = m.get("near_dedupe")
+    if n:
+        console.print(f"{result.dataset}: near-duplicates: {n['duplicate_rows']} rows removed "
+                      f"(Jaccard >= {n['threshold']:g}, {n['num_perm']} permutations)", soft_wrap=True)
     if result.status == "unchanged":
         console.print(f"[bold]{result.dataset}[/bold]: unchanged, same content as "
                       f"{m['version']} (fingerprint {m['fingerprint'][:12]}); no new version", soft_wrap=True)

@@ -28,28 +28,21 @@ def words(text: str) -> list[str]:
     return WORD_RE.findall(normalise(text))
 
 
-def words_with_spans(text: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """Words of `text` and each one's (start, end) in the normalised text (lengths kept when
-    NFKC does not change them, which is the case for ordinary text and code)."""
-    norm = normalise(text)
-    toks, spans = [], []
-    for m in WORD_RE.finditer(norm):
-        toks.append(m.group())
-        spans.append(m.span())
-    return toks, spans
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Each word's (start, end) in the normalised text (the same offsets as in `text` when NFKC
+    and lowercasing keep its length, as they do for ordinary text and code); for reporting a
+    match only, so the hot path never builds them."""
+    return [m.span() for m in WORD_RE.finditer(normalise(text))]
 
 
-def code_tokens(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+def code_tokens(text: str) -> list[str]:
     """Code tokens with identifiers abstracted (case kept: `True` is not an identifier)."""
-    norm = unicodedata.normalize("NFKC", text)
-    toks, spans = [], []
-    for m in CODE_RE.finditer(norm):
-        t = m.group()
-        if (t[0].isalpha() or t[0] == "_") and t not in KEPT_NAMES:
-            t = PLACEHOLDER
-        toks.append(t)
-        spans.append(m.span())
-    return toks, spans
+    return [PLACEHOLDER if (t[0].isalpha() or t[0] == "_") and t not in KEPT_NAMES else t
+            for t in CODE_RE.findall(unicodedata.normalize("NFKC", text))]
+
+
+def code_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in CODE_RE.finditer(unicodedata.normalize("NFKC", text))]
 
 
 def shingles(toks: list[str], n: int) -> list[str]:

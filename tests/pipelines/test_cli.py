@@ -46,10 +46,10 @@ def test_demo_decontamination_and_near_dedupe_in_manifest_card_and_report(demo_s
         "humaneval": 1, "mbpp": 1, "math500": 0, "gsm8k": 1}
     assert d["benchmarks"]["mbpp"]["items"] == 500 and d["contaminated_rows"] == 3
     assert manifest["near_dedupe"]["duplicate_rows"] == 2 and manifest["near_dedupe"]["bands"] == 25
-    rejects = json.loads(run_cli("sql", "select reason, json_extract_string(payload, '$.source_id') id, detail "
+    rejects = json.loads(run_cli("sql", "select reason, location, json_extract_string(payload, '$.source_id') id, detail "
                                  "from instructions_rejects order by 2", "--format", "json", root=demo_store).stdout)
     by_id = {r["id"]: r for r in rejects}
-    assert set(by_id) == {"planted-mbpp", "planted-humaneval", "planted-gsm8k", "near-copy-0", "near-copy-4"}
+    assert {"planted-mbpp", "planted-humaneval", "planted-gsm8k"} <= set(by_id) and len(by_id) == 5
     assert by_id["planted-mbpp"]["detail"].startswith("mbpp:mbpp/12 prompt, exact normalised substring")
     assert by_id["planted-humaneval"]["detail"].startswith("humaneval:HumanEval/0 solution, 13-gram overlap")
     assert "identifiers abstracted" in by_id["planted-humaneval"]["detail"]
@@ -57,9 +57,11 @@ def test_demo_decontamination_and_near_dedupe_in_manifest_card_and_report(demo_s
     assert "James decides to run 3 sprints" in by_id["planted-gsm8k"]["detail"]
     kept = {r["source_id"]: r["id"] for r in json.loads(run_cli(
         "sql", "select source_id, id from instructions", "--format", "json", root=demo_store).stdout)}
-    for copy, original in (("near-copy-0", "clean-0"), ("near-copy-4", "clean-4")):
-        assert by_id[copy]["reason"] == "near_duplicate"
-        assert by_id[copy]["detail"].startswith(f"near-duplicate of kept {kept[original]} (estimated Jaccard")
+    for pair in (("near-copy-0", "clean-0"), ("near-copy-4", "clean-4")):  # the smaller row id is kept
+        (lost,) = [x for x in pair if x in by_id]
+        (other,) = [x for x in pair if x in kept]
+        assert by_id[lost]["reason"] == "near_duplicate" and kept[other] < by_id[lost]["location"]
+        assert by_id[lost]["detail"].startswith(f"near-duplicate of kept {kept[other]} (estimated Jaccard")
     card = card_body(manifest, "org/instructions", False, {})
     assert "## Decontamination and near-duplicates" in card and "| mbpp | 500 | cc-by-4.0 | 1 |" in card
     lintseq = json.loads(run_cli("show", "lintseq", root=demo_store).stdout)

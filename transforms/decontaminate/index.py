@@ -15,6 +15,7 @@ than `min_tokens` words) are skipped, as are abstracted n-grams that are mostly 
 from __future__ import annotations
 
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 
 from codekiln.transforms import tokens
@@ -142,7 +143,7 @@ class Index:
                 else:
                     self.word.add(pid, toks)
                 if piece.code and params.code:
-                    self.code.add(pid, tokens.code_tokens(piece.text)[0],
+                    self.code.add(pid, tokens.code_tokens(piece.text),
                                   keep=lambda g: not _mostly_placeholders(g))
 
     def check(self, fields: dict[str, str]) -> Match | None:
@@ -160,13 +161,15 @@ class Index:
 
     def _field_matches(self, name: str, text: str):
         p = self.params
-        toks, spans = tokens.words_with_spans(text)
-        norm = tokens.normalise(text)
-        shown = text if len(norm) == len(text) else norm
+        toks = tokens.words(text)
+        spans: list = []
 
-        def span(a: int, b: int, where=spans) -> str:
-            s = shown[where[a][0]:where[b][1]]
-            return s if len(s) <= 300 else s[:150] + " … " + s[-150:]
+        def span(a: int, b: int) -> str:  # only for a match: offsets are built on demand
+            if not spans:
+                spans.extend(tokens.word_spans(text))
+            norm = tokens.normalise(text)
+            shown = text if len(norm) == len(text) else norm
+            return _cut(shown[spans[a][0]:spans[b][1]])
 
         joined = None
         for pid, (k, first, last) in self.word.hits(toks).items():
@@ -193,14 +196,17 @@ class Index:
                     yield Match(piece.benchmark, piece.item, piece.part, "substring", 1.0, 1, 1, name,
                                 span(i, i + len(whole) - 1))
         if self.code.totals:
-            ctoks, cspans = tokens.code_tokens(text)
-            for pid, (k, first, last) in self.code.hits(ctoks).items():
+            for pid, (k, first, last) in self.code.hits(tokens.code_tokens(text)).items():
                 total = self.code.totals[pid]
                 if k / total >= p.threshold:
                     piece = self.pieces[pid]
-                    s = text[cspans[first][0]:cspans[last][1]]
+                    cspans, shown = tokens.code_spans(text), unicodedata.normalize("NFKC", text)
                     yield Match(piece.benchmark, piece.item, piece.part, "code_ngram", k / total, k, total, name,
-                                s if len(s) <= 300 else s[:150] + " … " + s[-150:])
+                                _cut(shown[cspans[first][0]:cspans[last][1]]))
+
+
+def _cut(s: str) -> str:
+    return s if len(s) <= 300 else s[:150] + " … " + s[-150:]
 
 
 _INDEXES: dict[DecontaminationParams, Index] = {}

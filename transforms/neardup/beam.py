@@ -18,6 +18,7 @@ from codekiln.transforms.neardup.minhash import (
     clusters,
     jaccard,
     lsh_bands,
+    pack,
     signature,
 )
 from codekiln.transforms.spill import spill_and_decide
@@ -57,7 +58,7 @@ class _Keys:
         sig = signature(text, self.params)
         if sig is None:
             return
-        yield ("s", doc), sig
+        yield ("s", doc), pack(sig)
         for key in band_keys(sig, *self.bands):
             yield ("b", key), doc
 
