@@ -12,9 +12,7 @@ every n-gram window is made of known words: the decontaminator's slowest case.
 from __future__ import annotations
 
 import argparse
-import ast
 import gzip
-import io
 import json
 import os
 import random
@@ -25,6 +23,9 @@ import tempfile
 import time
 import tokenize
 from importlib import resources
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo, for tests/
+from tests.planting import rename_identifiers  # noqa: E402
 
 ALL = ("humaneval", "mbpp", "math500", "gsm8k")
 
@@ -185,21 +186,6 @@ def libraries(n: int = 2000) -> dict:
 # precision and recall on a planted set
 
 
-def _rename(src: str) -> str:
-    names = set()
-    for node in ast.walk(ast.parse(src)):
-        if isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, ast.FunctionDef):
-            names.add(node.name)
-    mapping = {x: f"v{i}" for i, x in enumerate(sorted(names))}
-    toks = [t._replace(string=mapping.get(t.string, t.string)) if t.type == tokenize.NAME else t
-            for t in tokenize.generate_tokens(io.StringIO(src).readline)]
-    return tokenize.untokenize(toks)
-
-
 def _reformat(text: str, rng: random.Random) -> str:
     words = text.split()
     lines, k = [], 0
@@ -226,12 +212,12 @@ def planted() -> dict:
     cases = []  # (how, benchmark, expected item or None, text)
     for item in rng.sample(corpus("humaneval"), 60):
         whole = item["prompt"] + item["canonical_solution"]
-        cases.append(("renamed variables", "humaneval", item["task_id"], _wrap(_rename(whole), rng, vocab)))
+        cases.append(("renamed variables", "humaneval", item["task_id"], _wrap(rename_identifiers(whole), rng, vocab)))
         cases.append(("reformatted", "humaneval", item["task_id"], _wrap(_reformat(whole, rng), rng, vocab)))
     for item in rng.sample(corpus("mbpp"), 100):
         code = item["code"].replace("\r\n", "\n").replace("\t", "    ")
         try:
-            renamed = _rename(code)
+            renamed = rename_identifiers(code)
         except (SyntaxError, tokenize.TokenError, IndentationError):
             renamed = code
         cases.append(("renamed variables", "mbpp", f"mbpp/{item['task_id']}", _wrap(item["text"] + "\n" + renamed, rng, vocab)))

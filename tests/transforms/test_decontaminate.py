@@ -3,10 +3,8 @@ renamed and reformatted copies too, unrelated text and code are kept."""
 
 import ast
 import gzip
-import io
 import json
 import random
-import tokenize
 from importlib import resources
 
 import pytest
@@ -15,28 +13,14 @@ from codekiln.transforms.decontaminate.benchmarks import BENCHMARKS, load
 from codekiln.transforms.decontaminate.index import DecontaminationParams, get_index
 from codekiln.transforms.stage import Reject
 
+from tests.planting import rename_identifiers
+
 ALL = tuple(BENCHMARKS)
 
 
 def corpus(name: str) -> list[dict]:
     raw = resources.files("codekiln.configs").joinpath("corpora", BENCHMARKS[name].file).read_bytes()
     return [json.loads(line) for line in gzip.decompress(raw).decode().splitlines() if line.strip()]
-
-
-def rename_identifiers(src: str) -> str:
-    """Every name the code binds (function, arguments, assigned names) renamed, by tokens."""
-    names = set()
-    for node in ast.walk(ast.parse(src)):
-        if isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, ast.FunctionDef):
-            names.add(node.name)
-    mapping = {n: f"q{i}_{n[::-1]}" for i, n in enumerate(sorted(names))}
-    toks = [t._replace(string=mapping.get(t.string, t.string)) if t.type == tokenize.NAME else t
-            for t in tokenize.generate_tokens(io.StringIO(src).readline)]
-    return tokenize.untokenize(toks)
 
 
 @pytest.fixture(scope="module")
