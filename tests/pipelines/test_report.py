@@ -15,6 +15,7 @@ from tests.conftest import DEMO_DATASETS, SAMPLES, run_cli, write_jsonl
 # what each page must show beyond the common charts: a chart title and a sample-row element
 EXPECTED = {
     "problems": ("Problems per source", ".pair"),
+    "instructions": ("Problems per source", ".pair"),
     "lintseq": ("Edits per sequence", "pre.diff span.add"),
     "tests": ("Mutation score per problem", "table.grid"),
     "labels": ("Pass ratio per candidate", ".badge.ok"),
