@@ -103,9 +103,13 @@ def _llm_usage(cfg: DatasetConfig, counters: dict[str, int]) -> dict | None:
             _, stage, what = name.split("/", 2)
             stages.setdefault(stage, {})[what] = value
     for stage, usage in stages.items():
-        for what in ("requests_sent", "cache_hits", "prompt_tokens", "completion_tokens", "failed_attempts"):
+        for what in ("requests_sent", "cache_hits", "prompt_tokens", "completion_tokens", "failed_attempts",
+                     "n_ignored", "requests_per_choice"):
             usage.setdefault(what, 0)
         usage["rejected"] = counters.get(f"{stage}/rejected/llm_error", 0)
+        # a server that answers fewer choices than `n` asks for gets one request per choice
+        usage["choices"] = "one request per choice (the server ignored n)" if usage["n_ignored"] else (
+            "n per request" if usage["requests_sent"] else "cached")
     return {"endpoint": cfg.llm.public(), "stages": stages}
 
 

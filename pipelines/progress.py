@@ -55,7 +55,9 @@ def print_summary(result: BuildResult) -> None:
     for stage, u in ((result.llm or {}).get("stages") or {}).items():
         console.print(f"{stage}: {u['requests_sent']} requests sent, {u['cache_hits']} cache hits, "
                       f"{u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens, "
-                      f"{u['rejected']} failed", soft_wrap=True)
+                      f"{u['rejected']} failed"
+                      + (f"; the server ignored n: {u['requests_per_choice']} requests of one choice each"
+                         if u.get("n_ignored") else ""), soft_wrap=True)
     d = m.get("decontamination")
     if d:
         per = ", ".join(f"{b} {v['contaminated_rows']}" for b, v in d["benchmarks"].items())

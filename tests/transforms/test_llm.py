@@ -249,3 +249,54 @@ def test_token_bucket_spaces_batches_by_the_rate():
     first = bucket._next
     assert bucket.allow(hits_added=2) is True
     assert bucket._next - first == pytest.approx(0.02)  # the next batch waits for 2 more slots
+
+
+def ignores_n(body, _count):
+    """Like llama.cpp's server: one choice whatever `n` asks, its text decided by the seed."""
+    prompt = body["messages"][-1]["content"]
+    return Reply(body=completion(body, [f"seed {body.get('seed')} to: {prompt[:40]}"]))
+
+
+def test_a_server_that_ignores_n_gets_one_request_per_choice(tmp_path):
+    with FakeOpenAI(ignores_n) as server:
+        result = build(tmp_path, server, n=3, seed=100)
+        sent = len(server.requests)
+        rebuilt = build(tmp_path, server, n=3, seed=100)
+        assert len(server.requests) == sent  # a rebuild answers from the cache: nothing is sent
+    out = rows(tmp_path, result)
+    assert len(out) == N_RECORDS * 3 and result.manifest["rejects"]["rows"] == 0
+    assert rebuilt.status == "unchanged"
+    by_record: dict = {}
+    for r in out:
+        by_record.setdefault(r["source_id"], []).append((r["choice_index"], r["response"].split(" to:")[0]))
+    # every record has choices 0, 1, 2 with seeds 100, 101, 102: distinct samples, the same set
+    # whichever request detected the server's manners
+    assert len(by_record) == N_RECORDS
+    assert all(sorted(v) == [(0, "seed 100"), (1, "seed 101"), (2, "seed 102")] for v in by_record.values())
+    usage = result.manifest["llm"]["stages"]["llm"]
+    assert usage["n_ignored"] >= 1 and usage["choices"].startswith("one request per choice")
+    assert usage["requests_per_choice"] >= 2 * N_RECORDS
+    assert usage["requests_sent"] == sent == usage["n_ignored"] + usage["requests_per_choice"]
+    assert usage["requests_sent"] <= 3 * N_RECORDS + usage["n_ignored"]
+
+
+def test_choices_of_a_server_that_ignores_n_are_cached_one_by_one(tmp_path):
+    """A build that failed after some choices resends only the missing ones."""
+    broken = threading.Event()
+    broken.set()
+
+    def flaky(body, count):
+        if broken.is_set() and about("truncate_number")(body) and body.get("seed") == 102:
+            return error(400, "bad request")
+        return ignores_n(body, count)
+
+    with FakeOpenAI(flaky) as server:
+        first = build(tmp_path, server, n=3, seed=100)
+        (rej,) = rejects(tmp_path, first)
+        assert rej["location"] == "HumanEval/2" and rej["reason"] == "llm_error"
+        broken.clear()
+        sent = len(server.requests)
+        second = build(tmp_path, server, n=3, seed=100)
+        # only the failed choice went out again (the request's other choices were cached)
+        assert [r.get("seed") for r in server.requests[sent:]] == [102]
+    assert second.manifest["rejects"]["rows"] == 0 and len(rows(tmp_path, second)) == 3 * N_RECORDS

@@ -15,6 +15,7 @@ written, and is scrubbed from any error text a server sends back.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -120,6 +121,7 @@ class ChatCompletionsHandler(RemoteModelHandler):
         self.cfg = cfg
         self.cache_dir = cache_dir
         self.stage = stage
+        self.ignores_n = False  # set when a response has fewer choices than `n` asked for
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": self.cfg.batch_size}
@@ -132,54 +134,120 @@ class ChatCompletionsHandler(RemoteModelHandler):
         if n:
             Metrics.counter(METRICS_NAMESPACE, f"llm_usage/{self.stage}/{what}").inc(n)
 
+    def _create(self, client, req: LLMRequest, n: int, seed: int | None) -> dict:
+        cfg = self.cfg
+        resp = client.chat.completions.create(
+            model=cfg.model, messages=req.messages, temperature=cfg.temperature,
+            top_p=cfg.top_p, max_tokens=cfg.max_tokens, n=n, seed=seed)
+        usage = resp.usage
+        return {
+            "model": resp.model or cfg.model,
+            "choices": [{"index": c.index, "text": c.message.content if c.message else None,
+                         "finish_reason": c.finish_reason,
+                         "refusal": getattr(c.message, "refusal", None) if c.message else None}
+                        for c in (resp.choices or [])],
+            "usage": {"prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
+                      "completion_tokens": getattr(usage, "completion_tokens", 0) or 0},
+        }
+
     def request(self, batch, client, inference_args=None):
         cache = ResponseCache(self.cache_dir)
         secret = self.cfg.api_key()
         cfg = self.cfg
+        tally = {"sent": 0, "prompt_tokens": 0, "completion_tokens": 0, "n_ignored": 0, "per_choice": 0}
+        lock = threading.Lock()
+
+        def sent(value: dict, **more) -> None:
+            with lock:
+                tally["sent"] += 1
+                tally["prompt_tokens"] += value["usage"]["prompt_tokens"]
+                tally["completion_tokens"] += value["usage"]["completion_tokens"]
+                for k, v in more.items():
+                    tally[k] += v
+
+        def one_choice(req: LLMRequest, c: int) -> dict:
+            """Choice c of a request on its own (n=1, its own seed), cached under its own key."""
+            key = choice_key(req.key, c)
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+            value = self._create(client, req, 1, choice_seed(cfg, req.sample_index, c))
+            if not value["choices"]:
+                raise EmptyChoices()
+            sent(value, per_choice=1)
+            cache.put(key, value)
+            return value
 
         def one(req: LLMRequest):
             hit = cache.get(req.key)
             if hit is not None:
                 return "hit", hit
             try:
-                resp = client.chat.completions.create(
-                    model=cfg.model, messages=req.messages, temperature=cfg.temperature,
-                    top_p=cfg.top_p, max_tokens=cfg.max_tokens, n=cfg.n, seed=cfg.seed)
+                got: list[dict] = []
+                usage = {"prompt_tokens": 0, "completion_tokens": 0}
+                model = cfg.model
+                # a request answered choice by choice before (a crashed build) resumes that way
+                if not self.ignores_n and cache.get(choice_key(req.key, 0)) is None:
+                    value = self._create(client, req, cfg.n, choice_seed(cfg, req.sample_index, 0))
+                    if not value["choices"]:
+                        raise EmptyChoices()
+                    short = len(value["choices"]) < cfg.n
+                    sent(value, n_ignored=int(short))
+                    if not short:
+                        cache.put(req.key, value)  # written before it is used
+                        return "sent", value
+                    # fewer choices than asked: this server ignores `n` (llama.cpp's does);
+                    # from now on every choice is its own request with its own seed and key
+                    self.ignores_n = True
+                    got = value["choices"][:1]
+                    cache.put(choice_key(req.key, 0), dict(value, choices=got))
+                    usage = dict(value["usage"])
+                    model = value["model"]
+                for c in range(len(got), cfg.n):
+                    v = one_choice(req, c)
+                    got.append(v["choices"][0])
+                    usage = {k: usage[k] + v["usage"][k] for k in usage}
+                    model = v["model"]
             except Exception as e:  # noqa: BLE001 - every failure is classified, none is lost
                 err = _error(e, secret)
                 cache.put_error(req.key, err)
                 return ("retry", e) if is_retryable(e) else ("error", err)
-            usage = resp.usage
-            value = {
-                "model": resp.model or cfg.model,
-                "choices": [{"index": c.index, "text": c.message.content if c.message else None,
-                             "finish_reason": c.finish_reason,
-                             "refusal": getattr(c.message, "refusal", None) if c.message else None}
-                            for c in (resp.choices or [])],
-                "usage": {"prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
-                          "completion_tokens": getattr(usage, "completion_tokens", 0) or 0},
-            }
-            if not value["choices"]:
-                err = {"status": 200, "type": "EmptyChoices", "message": "the response has no choices"}
-                cache.put_error(req.key, err)
-                return "error", err
-            cache.put(req.key, value)  # written before it is used
-            return "sent", value
+            value = {"model": model, "usage": usage, "one_request_per_choice": True,
+                     "choices": [dict(ch, index=i) for i, ch in enumerate(got)]}
+            cache.put(req.key, value)
+            return "assembled", value
 
         with ThreadPoolExecutor(max_workers=min(cfg.concurrency, len(batch))) as pool:
             outcomes = list(pool.map(one, batch))
         # counted here, in the bundle's thread (Beam metrics are thread-local)
-        sent = [v for kind, v in outcomes if kind == "sent"]
-        self._count("requests_sent", len(sent))
+        self._count("requests_sent", tally["sent"])
         self._count("cache_hits", sum(1 for kind, _ in outcomes if kind == "hit"))
-        self._count("prompt_tokens", sum(v["usage"]["prompt_tokens"] for v in sent))
-        self._count("completion_tokens", sum(v["usage"]["completion_tokens"] for v in sent))
+        self._count("prompt_tokens", tally["prompt_tokens"])
+        self._count("completion_tokens", tally["completion_tokens"])
+        self._count("n_ignored", tally["n_ignored"])
+        self._count("requests_per_choice", tally["per_choice"])
         self._count("failed_attempts", sum(1 for kind, _ in outcomes if kind in ("retry", "error")))
         retry = next((v for kind, v in outcomes if kind == "retry"), None)
         if retry is not None:
             raise retry  # Beam retries the batch; answered requests come from the cache
         return [PredictionResult(req, {"cached": kind == "hit", **v} if kind != "error" else {"error": v})
                 for req, (kind, v) in zip(batch, outcomes, strict=True)]
+
+
+class EmptyChoices(Exception):
+    status_code = 200
+    message = "the response has no choices"
+
+
+def choice_seed(cfg: LLMConfig, sample_index: int, choice: int) -> int | None:
+    """A seed per sample: request k asks with seed + k*n, its choice c alone with seed + k*n + c,
+    so samples of one prompt differ, and a server that ignores `n` gives the same choices
+    whether it was detected before or at this request."""
+    return None if cfg.seed is None else cfg.seed + sample_index * cfg.n + choice
+
+
+def choice_key(request_key: str, choice: int) -> str:
+    return hashlib.sha256(f"{request_key}/choice/{choice}".encode()).hexdigest()
 
 
 def _choices(req: LLMRequest, value: dict) -> list[LLMChoice]:
