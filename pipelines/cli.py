@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 the work failed, 2 bad usage or config (reported before
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import logging
@@ -98,6 +99,18 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--allow-rejects", action="store_true",
                    help="commit even when a stage rejects more than max_reject_fraction of its input "
                         "or its rejects are mostly infrastructure failures")
+    b.add_argument("--serve-model", nargs="?", const="bundled", metavar="GGUF",
+                   help="serve a local model (default: the bundled SmolLM2-135M-Instruct; needs "
+                        "`bash .ci/setup --local-model`) on the loopback port of llm.base_url for the "
+                        "build, and stop it after")
+
+    sm = sub.add_parser("serve-model", help="serve a local GGUF model over an OpenAI-compatible API until ^C",
+                        description="Serve a GGUF model with llama-cpp-python's OpenAI-compatible server on "
+                                    "loopback, in the foreground, until interrupted. `codekiln build "
+                                    "--serve-model` does the same for the length of one build.")
+    sm.add_argument("gguf", nargs="?", help="the model file (default: the bundled SmolLM2-135M-Instruct)")
+    sm.add_argument("--port", type=_count, default=8000, help="loopback port (default 8000)")
+    sm.add_argument("--threads", type=_count, help="CPU threads (default: all cores)")
 
     init = sub.add_parser("init", help="copy the bundled configs and their corpora into DIR/configs",
                           description="copy the bundled configs (demo, llm-smoke, lintseq, ...) and the corpora "
@@ -232,11 +245,7 @@ def cmd_build(args, beam_args) -> int:
             create_runner(args.runner)
         except (ValueError, ImportError) as e:
             return _err(f"--runner {args.runner}: {str(e).splitlines()[0]}", 2)
-    from codekiln.pipelines import progress
     from codekiln.pipelines.build import (
-        BuildRefused,
-        DryRun,
-        build_dataset,
         check_fields,
         check_references,
         check_runner,
@@ -261,6 +270,49 @@ def cmd_build(args, beam_args) -> int:
             except SandboxUnavailable as e:
                 return _err(f"{cfg.name}: {e}", 2)
             break
+    from codekiln.transforms.llm.serve import LocalModelError
+
+    try:
+        server = _model_server(args.serve_model, configs) if args.serve_model else contextlib.nullcontext()
+    except ConfigError as e:
+        return _err(f"{args.config}: {e}", 2)
+    try:
+        with server:
+            return _build_all(args, beam_args, configs, store)
+    except LocalModelError as e:
+        return _err(str(e), 1)
+
+
+def _model_server(gguf: str, configs):
+    """The local model server `--serve-model` runs for the build (not started yet)."""
+    from codekiln.pipelines.config import ConfigError
+    from codekiln.transforms.llm.serve import LocalModelError, LocalModelServer, loopback_port
+
+    with_llm = [c for c in configs if c.llm is not None]
+    if not with_llm:
+        raise ConfigError("llm", "--serve-model needs a dataset with an `llm:` block")
+    ports = set()
+    for c in with_llm:
+        try:
+            ports.add(loopback_port(c.llm.base_url))
+        except LocalModelError as e:
+            raise ConfigError("llm.base_url", f"{c.name}: {e}") from None
+    if len(ports) > 1:
+        raise ConfigError("llm.base_url", f"--serve-model serves one port; the datasets use {sorted(ports)}")
+    try:
+        server = LocalModelServer(None if gguf == "bundled" else gguf, port=ports.pop(),
+                                  alias=with_llm[0].llm.model)
+    except LocalModelError as e:
+        raise ConfigError("--serve-model", str(e)) from None
+    print(f"serving {os.path.basename(server.gguf)} as {server.alias!r} at {server.base_url} for this build",
+          file=sys.stderr)
+    return server
+
+
+def _build_all(args, beam_args, configs, store) -> int:
+    from codekiln.pipelines import progress
+    from codekiln.pipelines.build import BuildRefused, DryRun, build_dataset
+
     for cfg in configs:
         view = progress.BuildView(cfg, enabled=not args.quiet)
         failed = None
@@ -363,6 +415,23 @@ class _BeamLog:
             self.kept = path
         except OSError:
             pass
+
+
+def cmd_serve_model(args, _beam_args) -> int:
+    from codekiln.transforms.llm.serve import LocalModelError, LocalModelServer
+
+    try:
+        with LocalModelServer(args.gguf, port=args.port, threads=args.threads) as server:
+            print(f"serving {os.path.basename(server.gguf)} as {server.alias!r} at {server.base_url} "
+                  f"(log: {server.log_path}); ^C stops it", file=sys.stderr, flush=True)
+            try:
+                server.proc.wait()
+            except KeyboardInterrupt:
+                print("stopped the model server", file=sys.stderr)
+                return 0
+            return _err(f"the model server exited with {server.proc.returncode} (log: {server.log_path})", 1)
+    except LocalModelError as e:
+        return _err(str(e), 1)
 
 
 def cmd_init(args, _beam_args) -> int:
@@ -658,7 +727,7 @@ def _read_text(path: str) -> str | None:
 
 
 COMMANDS = {"build": cmd_build, "init": cmd_init, "ls": cmd_ls, "show": cmd_show, "verify": cmd_verify, "gc": cmd_gc, "sql": cmd_sql, "sandbox": cmd_sandbox,
-            "cache": cmd_cache, "publish": cmd_publish, "report": cmd_report, "diff": cmd_diff}
+            "cache": cmd_cache, "serve-model": cmd_serve_model, "publish": cmd_publish, "report": cmd_report, "diff": cmd_diff}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -84,8 +84,14 @@ def _summary(m: dict) -> str:
     if m.get("sandbox"):
         items.append(("sandbox", m["sandbox"]["isolation"]))
     if m.get("llm"):
-        items.append(("model", json.dumps({k: m["llm"].get(k) for k in ("model", "requests", "cache_hits")
-                                           if k in m["llm"]}, default=str)))
+        ep = m["llm"].get("endpoint") or {}
+        items.append(("model", f"{ep.get('model')} at {ep.get('base_url')} (temperature {ep.get('temperature')}, "
+                               f"n {ep.get('n')}, seed {ep.get('seed')})"))
+        for stage, u in (m["llm"].get("stages") or {}).items():
+            items.append((f"stage {stage}", f"{u.get('requests_sent', 0):,} requests sent, {u.get('cache_hits', 0):,} "
+                                            f"cache hits, {u.get('prompt_tokens', 0):,} prompt + "
+                                            f"{u.get('completion_tokens', 0):,} completion tokens, "
+                                            f"{u.get('rejected', 0):,} failed; choices: {u.get('choices', 'n per request')}"))
     return "<table class='kv'>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in items) + "</table>"
 
 

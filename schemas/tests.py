@@ -41,6 +41,14 @@ TESTS = DatasetSchema(
         pa.field("branch_coverage", pa.float64()),  # the reference's arcs the suite takes / the pool takes
         pa.field("n_candidate_tests", pa.int64(), nullable=False),  # before reduction
         pa.field("dropped_inputs", pa.string(), nullable=False),  # JSON: reason -> count
+        # a model's proposed inputs and asserts that were not used: the raw text and why
+        # (outside the contract, the reference raises or is too slow on it, fails the reference)
+        pa.field("llm_failures", pa.list_(pa.struct([
+            pa.field("kind", pa.string(), nullable=False),  # input | assert
+            pa.field("text", pa.string(), nullable=False),
+            pa.field("reason", pa.string(), nullable=False),
+            pa.field("message", pa.string()),
+        ])), nullable=False),
         pa.field("timeout_s", pa.float64(), nullable=False),  # per-test time backstop for candidates (a rule)
         # trace events a candidate may spend per input before it is too slow (a count, not a clock)
         pa.field("step_budget", pa.int64(), nullable=False),

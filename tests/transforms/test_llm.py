@@ -300,3 +300,25 @@ def test_choices_of_a_server_that_ignores_n_are_cached_one_by_one(tmp_path):
         # only the failed choice went out again (the request's other choices were cached)
         assert [r.get("seed") for r in server.requests[sent:]] == [102]
     assert second.manifest["rejects"]["rows"] == 0 and len(rows(tmp_path, second)) == 3 * N_RECORDS
+
+
+@pytest.mark.parametrize("text, code", [
+    # what small models write: a missing opening fence, a missing closing fence (max_tokens),
+    # a stray fence before the real block
+    ("def f(x):\n    return x\n```\nThe function f returns x.", "def f(x):\n    return x\n"),
+    ("```python\ndef f():\n    return 1", "def f():\n    return 1\n"),
+    ("```\nHere is the code:\n\n```python\ndef g(a):\n  return a\n```", "def g(a):\n  return a\n"),
+    ("assert f(1) == 2\nassert f(2) == 3", "assert f(1) == 2\nassert f(2) == 3\n"),
+    ("```python\n[(1, 2), (3, 4)]\n```", "[(1, 2), (3, 4)]\n"),
+])
+def test_python_blocks_with_missing_fences_are_taken_when_they_parse(text, code):
+    assert parse_python_block(text) == code
+
+
+@pytest.mark.parametrize("text", [
+    "Sure!", "Here is a function that adds two numbers.", "```\nI cannot do that.\n```",
+    "def f(:\n    return\n```", "hello",
+])
+def test_prose_and_broken_code_stay_unparseable(text):
+    with pytest.raises(Unparseable):
+        parse_python_block(text)

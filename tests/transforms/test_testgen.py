@@ -269,8 +269,15 @@ datasets:
         run_cli("build", str(cfg), "--root", str(tmp_path / "s"))
     (suite,) = _rows(tmp_path / "s", "t")
     t_manifest = json.loads(run_cli("show", "t", root=tmp_path / "s").stdout)
-    assert t_manifest["llm"]["stages"]["llm"]["requests_sent"] == 2
+    # the script answers one choice where n=2 asks for two: each prompt's second choice is a
+    # request of its own (2 prompts x 2 choices)
+    usage = t_manifest["llm"]["stages"]["llm"]
+    assert usage["requests_sent"] == 4 and usage["choices"].startswith("one request per choice")
     assert json.loads(suite["dropped_inputs"]).get("llm_assert_fails_reference") == 1  # [1] is not below zero
+    # what the model proposed and was not used is kept with its text and why
+    failed = {(f["kind"], f["text"], f["reason"]) for f in suite["llm_failures"]}
+    assert ("assert", "assert below_zero([1]) == True", "llm_assert_fails_reference") in failed
+    assert all(f["kind"] == "input" for f in suite["llm_failures"] if f["kind"] != "assert")
     labels = _rows(tmp_path / "s", "l")
     llm = sorted((r["label"], r["origin"]) for r in labels if r["origin"] == "llm")
     assert llm == [(False, "llm"), (True, "llm")]  # the wrong sample fails, the right one passes

@@ -6,6 +6,7 @@ the reject row either way.
 
 from __future__ import annotations
 
+import ast
 import re
 
 from codekiln.transforms import pyast
@@ -25,8 +26,19 @@ def parse_text(text: str) -> str:
     return text
 
 
+_FENCE_LINE = re.compile(r"```[^\n`]*(?:\n|$)")
+
+
+def _is_code(tree: ast.Module) -> bool:
+    """Prose rarely parses as Python; when it does it is a bare name or string, not code."""
+    return any(not (isinstance(n, ast.Expr) and isinstance(n.value, (ast.Name, ast.Constant)))
+               for n in tree.body)
+
+
 def parse_python_block(text: str) -> str:
-    """The last fenced Python block that parses (models often put a usage example first)."""
+    """The last fenced Python block that parses (models often put a usage example first); else,
+    as small models write it, code whose opening or closing fence is missing (cut by max_tokens,
+    or a stray fence before prose). Only code that parses is taken, never prose."""
     blocks = _FENCE.findall(text)
     for block in reversed(blocks):
         try:
@@ -34,6 +46,16 @@ def parse_python_block(text: str) -> str:
             return block
         except SyntaxError:
             continue
+    # fences out of pairs: every stretch between fence lines, the last code first
+    for block in reversed(_FENCE_LINE.split(text)):
+        if not block.strip():
+            continue
+        try:
+            tree = pyast.parse(block)
+        except SyntaxError:
+            continue
+        if _is_code(tree):
+            return block.strip("\n") + "\n"
     raise Unparseable("unparseable_response",
                       "no fenced Python block" if not blocks else "no fenced block parses as Python")
 

@@ -47,8 +47,9 @@ class SuiteFn(PooledFn):
                 problems.append((i, Problem(
                     r["id"], r["source_id"], r.get("prompt") or "", r["solution"], r["entry_point"],
                     runnable_tests(r.get("tests") or [], r.get("tests_kind", "none"), r["entry_point"]),
-                    [a for p in r.get("_llm_proposals") or [] for a in p.get("inputs", [])],
-                    [a for p in r.get("_llm_proposals") or [] for a in p.get("asserts", [])], samples or [])))
+                    _distinct(a for p in r.get("_llm_proposals") or [] for a in p.get("inputs", [])),
+                    _distinct(a for p in r.get("_llm_proposals") or [] for a in p.get("asserts", [])),
+                    samples or [])))
         suites = build_suites([p for _, p in problems], self.pool.run_many, self.params)
         p = self.params
         for (i, problem), suite in zip(problems, suites, strict=True):
@@ -59,6 +60,16 @@ class SuiteFn(PooledFn):
                            dropped_inputs=json.dumps(suite["dropped_inputs"], sort_keys=True),
                            candidates=problem.samples or None)]
         return out
+
+
+def _distinct(items) -> list:
+    """Proposals in first-seen order, each once (samples of one prompt often repeat each other)."""
+    seen, out = set(), []
+    for a in items:
+        if repr(a) not in seen:
+            seen.add(repr(a))
+            out.append(a)
+    return out
 
 
 class RenderTestPrompts:

@@ -167,6 +167,7 @@ class Verified:
     steps: list[int] = field(default_factory=list)
     arcs: list[frozenset] = field(default_factory=list)
     dropped: Counter = field(default_factory=Counter)
+    llm_failures: list[dict] = field(default_factory=list)  # model-proposed inputs dropped, with why
 
     def tests(self, entry_point: str) -> list[dict]:
         out = []
@@ -243,6 +244,11 @@ def run_traced(run, jobs: list[tuple]) -> list[ExecResult]:
     return results
 
 
+def _llm_failure(kind: str, text: str, reason: str, message: str | None) -> dict:
+    """A model's proposal that was not used, kept as training-data provenance."""
+    return {"kind": kind, "text": text[:2000], "reason": reason, "message": (message or "")[:500] or None}
+
+
 def verified(result: ExecResult, inputs: list[tuple], origins: list[str], offset: int) -> Verified:
     """Read the reference's traced answers (tests `offset..`, made by `reference_tasks`)."""
     v = Verified()
@@ -252,12 +258,16 @@ def verified(result: ExecResult, inputs: list[tuple], origins: list[str], offset
             reason = ("reference_slow" if traced.too_slow(t) else "reference_skipped" if t.get("skipped")
                       else "reference_" + t["verdict"])
             v.dropped[reason] += 1
+            if origin == "llm":
+                v.llm_failures.append(_llm_failure("input", repr(args), reason, t.get("message")))
             continue
         try:
             value, steps, arcs = traced.decode(t["value"])
             expected = _literal(value)
         except (values.NonData, ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             v.dropped["not_a_literal"] += 1
+            if origin == "llm":
+                v.llm_failures.append(_llm_failure("input", repr(args), "not_a_literal", None))
             continue
         key = repr(args)
         if key in seen:
@@ -292,6 +302,7 @@ class _Work:
     originals: list[dict] = field(default_factory=list)
     llm_tests: list[dict] = field(default_factory=list)
     dropped: Counter = field(default_factory=Counter)
+    llm_failures: list[dict] = field(default_factory=list)
     reduce_set: list[tuple[str, str]] = field(default_factory=list)  # (kind, source)
     heldout: list[str] = field(default_factory=list)
     error: NoSuite | None = None
@@ -477,6 +488,7 @@ def _inputs(w: _Work, params: TestgenParams, recorded: list[tuple] = ()) -> None
             continue
         if not w.contract.admits(a):
             w.dropped["llm_input_outside_contract"] += 1
+            w.llm_failures.append(_llm_failure("input", repr(a), "llm_input_outside_contract", None))
             continue
         seen.add(repr(a))
         llm.append(a)
@@ -508,11 +520,14 @@ def _reference(w: _Work, result: ExecResult, params: TestgenParams) -> None:
                                 "trust": trust_of(src)})
         else:
             w.dropped["llm_assert_fails_reference"] += 1
+            w.llm_failures.append(_llm_failure("assert", src, "llm_assert_fails_reference",
+                                               f"{r['verdict']}: {r.get('message') or ''}".strip(": ")))
     w.pool = verified(result, w.inputs, w.origins, n_orig + n_llm)
     w.pool_tests = w.pool.tests(p.entry_point)
     w.timeout_s = params.timeout_for(w.pool.steps)
     w.step_budget = params.step_budget(w.pool.steps)
     w.dropped.update(w.pool.dropped)
+    w.llm_failures.extend(w.pool.llm_failures)
     if not w.pool.inputs and not w.originals:
         w.error = NoSuite("no_valid_tests", f"no input gave a usable expected output ({dict(w.dropped)})")
 
@@ -618,6 +633,7 @@ def _reduce(w: _Work, results: list[Outcome], params: TestgenParams) -> dict:
         "branch_coverage": round(len(seen_arcs) / len(all_arcs), 6) if all_arcs else None,
         "n_candidate_tests": len(tests),
         "dropped_inputs": dict(sorted(w.dropped.items())),
+        "llm_failures": w.llm_failures,
         "timeout_s": w.timeout_s,
         "step_budget": w.step_budget,
     }
