@@ -91,10 +91,13 @@ def main() -> None:
         port = free_port()
         cold, out = build(f"{tmp}/store", port)
         warm, out2 = build(f"{tmp}/store", port)
-    sent = sum(int(n) for n in re.findall(r"^llm: (\d+) requests sent", out, re.M))
-    hits = sum(int(n) for n in re.findall(r"^llm: \d+ requests sent, (\d+) cache hits", out2, re.M))
-    print(f"cold cache: {cold:.1f} s ({sent} requests sent, server start included)")
-    print(f"rerun:      {warm:.1f} s ({hits} cache hits, 0 requests)")
+    def usage(text):
+        found = re.findall(r"^llm: (\d+) requests sent, (\d+) cache hits", text, re.M)
+        return sum(int(s) for s, _ in found), sum(int(h) for _, h in found)
+
+    (sent, hits), (sent2, hits2) = usage(out), usage(out2)
+    print(f"cold cache: {cold:.1f} s ({sent} requests sent, {hits} cache hits, server start included)")
+    print(f"rerun:      {warm:.1f} s ({sent2} requests sent, {hits2} cache hits)")
     print(f"rerun / cold: {warm / cold:.3f} ({cold / warm:.1f}x faster)")
 
 

@@ -238,6 +238,18 @@ def cmd_build(args, beam_args) -> int:
         return _err(f"{args.config}: {e}", 2)
     if args.only:
         configs = [c for c in configs if c.name in args.only]
+    from codekiln.transforms.llm.serve import LocalModelError
+
+    server = contextlib.nullcontext()
+    if args.serve_model:
+        try:
+            server, served = _model_server(args.serve_model, configs)
+            # the served file is part of the model's name: in rows, manifests and the cache key,
+            # so another GGUF on the same port never gets this one's cached answers
+            configs = [c for c in load(args.config, [*args.overrides, *served])
+                       if not args.only or c.name in args.only]
+        except ConfigError as e:
+            return _err(f"{args.config}: {e}", 2)
     if args.runner and args.runner != "local":
         from apache_beam.runners.runner import create_runner
 
@@ -270,12 +282,6 @@ def cmd_build(args, beam_args) -> int:
             except SandboxUnavailable as e:
                 return _err(f"{cfg.name}: {e}", 2)
             break
-    from codekiln.transforms.llm.serve import LocalModelError
-
-    try:
-        server = _model_server(args.serve_model, configs) if args.serve_model else contextlib.nullcontext()
-    except ConfigError as e:
-        return _err(f"{args.config}: {e}", 2)
     try:
         with server:
             return _build_all(args, beam_args, configs, store)
@@ -300,13 +306,13 @@ def _model_server(gguf: str, configs):
     if len(ports) > 1:
         raise ConfigError("llm.base_url", f"--serve-model serves one port; the datasets use {sorted(ports)}")
     try:
-        server = LocalModelServer(None if gguf == "bundled" else gguf, port=ports.pop(),
-                                  alias=with_llm[0].llm.model)
+        server = LocalModelServer(None if gguf == "bundled" else gguf, port=ports.pop())
     except LocalModelError as e:
         raise ConfigError("--serve-model", str(e)) from None
-    print(f"serving {os.path.basename(server.gguf)} as {server.alias!r} at {server.base_url} for this build",
-          file=sys.stderr)
-    return server
+    served = [f"{c.name}.llm.model={c.llm.model.split('@')[0]}@{server.digest()}" for c in with_llm]
+    print(f"serving {os.path.basename(server.gguf)} (sha256 {server.digest()}) at {server.base_url} "
+          f"for this build", file=sys.stderr)
+    return server, served
 
 
 def _build_all(args, beam_args, configs, store) -> int:

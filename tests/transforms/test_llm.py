@@ -317,8 +317,51 @@ def test_python_blocks_with_missing_fences_are_taken_when_they_parse(text, code)
 
 @pytest.mark.parametrize("text", [
     "Sure!", "Here is a function that adds two numbers.", "```\nI cannot do that.\n```",
-    "def f(:\n    return\n```", "hello",
+    "def f(:\n    return\n```", "hello", "Yes, indeed", "Hello, world", "not sure", "a.b",
+    "```python\ndef f(:\n```\nf(2)",
 ])
 def test_prose_and_broken_code_stay_unparseable(text):
     with pytest.raises(Unparseable):
         parse_python_block(text)
+
+
+def test_a_response_cut_at_max_tokens_gives_code_only_from_a_closed_fence():
+    from codekiln.transforms.llm.parse import parse_choice
+    from codekiln.transforms.stage import Reject
+
+    cut = "```python\ndef f(x):\n    y = x + 1\n    return y"  # parses, but the model was not done
+    assert parse_choice(cut, None, parse_python_block, "stop") == "def f(x):\n    y = x + 1\n    return y\n"
+    with pytest.raises(Reject) as e:
+        parse_choice(cut, None, parse_python_block, "length")
+    assert e.value.reason == "truncated_response" and "def f(x)" in e.value.detail
+    closed = "```python\ndef f(x):\n    return x\n```\nThis function returns its argu"
+    assert parse_choice(closed, None, parse_python_block, "length") == "def f(x):\n    return x\n"
+
+
+def caps_n(body, _count):
+    """A server that answers at most 2 choices, each decided by the seed and the choice index."""
+    prompt = body["messages"][-1]["content"]
+    k = min(body.get("n", 1), 2)
+    return Reply(body=completion(body, [f"seed {body.get('seed')} choice {i} to: {prompt[:40]}" for i in range(k)]))
+
+
+@pytest.mark.parametrize("script", [ignores_n, caps_n])
+def test_choices_do_not_depend_on_which_request_noticed_the_server(tmp_path, script):
+    """Two cold builds, one request at a time and eight in flight: the same rows."""
+    results = []
+    with FakeOpenAI(script) as server:
+        for i, concurrency in enumerate((1, 8)):
+            (cfg,) = parse(doc(server.base_url, n=3, seed=100, concurrency=concurrency, batch_size=20),
+                           str(tmp_path))
+            results.append(build_dataset(cfg, Store(str(tmp_path / f"store{i}")), allow_rejects=True))
+    a, b = results
+    assert a.manifest["rejects"]["rows"] == b.manifest["rejects"]["rows"] == 0
+    assert a.manifest["fingerprint"] == b.manifest["fingerprint"]
+    store = Store(str(tmp_path / "store0"))
+    out = [r for f in store.files(a.manifest) for r in pq.read_table(f).to_pylist()]
+    texts = {r["source_id"]: set() for r in out}
+    for r in out:
+        texts[r["source_id"]].add(r["response"].split(" to:")[0].removesuffix(" choice 0"))
+    # three different samples per record, each the first choice of a request with its own seed
+    assert len(texts) == N_RECORDS
+    assert all(v == {"seed 100", "seed 101", "seed 102"} for v in texts.values())

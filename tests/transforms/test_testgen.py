@@ -277,7 +277,10 @@ datasets:
     # what the model proposed and was not used is kept with its text and why
     failed = {(f["kind"], f["text"], f["reason"]) for f in suite["llm_failures"]}
     assert ("assert", "assert below_zero([1]) == True", "llm_assert_fails_reference") in failed
-    assert all(f["kind"] == "input" for f in suite["llm_failures"] if f["kind"] != "assert")
+    # the proposed inputs take two arguments where below_zero takes one: all kept, with the reason
+    inputs = {(f["text"], f["reason"]) for f in suite["llm_failures"] if f["kind"] == "input"}
+    assert inputs == {("([], 0)", "llm_input_outside_contract"), ("([1, -1], 1)", "llm_input_outside_contract"),
+                      ("([5], -5)", "llm_input_outside_contract")}
     labels = _rows(tmp_path / "s", "l")
     llm = sorted((r["label"], r["origin"]) for r in labels if r["origin"] == "llm")
     assert llm == [(False, "llm"), (True, "llm")]  # the wrong sample fails, the right one passes

@@ -16,8 +16,11 @@ from codekiln.transforms import fs
 
 
 def request_key(base_url: str, model: str, messages: list[dict], sampling: dict, sample_index: int) -> str:
+    # seeds: "per_choice" since each choice got its own seed (seed + k*n + c); responses cached
+    # before, when every sample of a prompt had the same seed, are not reused
     blob = json.dumps({"base_url": base_url, "model": model, "messages": messages,
-                       "sampling": sampling, "sample_index": sample_index}, sort_keys=True)
+                       "sampling": sampling, "sample_index": sample_index, "seeds": "per_choice"},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -114,10 +114,10 @@ def _error(e: Exception, secret: str | None) -> dict:
 
 class ChatCompletionsHandler(RemoteModelHandler):
     def __init__(self, cfg: LLMConfig, cache_dir: str, stage: str):
+        self.bucket = TokenBucket(cfg.requests_per_minute) if cfg.requests_per_minute else None
         super().__init__(
             namespace=METRICS_NAMESPACE, num_retries=cfg.batch_retries, throttle_delay_secs=1,
-            retry_filter=is_retryable,
-            rate_limiter=TokenBucket(cfg.requests_per_minute) if cfg.requests_per_minute else None)
+            retry_filter=is_retryable, rate_limiter=self.bucket)
         self.cfg = cfg
         self.cache_dir = cache_dir
         self.stage = stage
@@ -171,6 +171,8 @@ class ChatCompletionsHandler(RemoteModelHandler):
             hit = cache.get(key)
             if hit is not None:
                 return hit
+            if c and self.bucket is not None:  # Beam charged one request per element
+                self.bucket.allow(1)
             value = self._create(client, req, 1, choice_seed(cfg, req.sample_index, c))
             if not value["choices"]:
                 raise EmptyChoices()
@@ -196,13 +198,15 @@ class ChatCompletionsHandler(RemoteModelHandler):
                     if not short:
                         cache.put(req.key, value)  # written before it is used
                         return "sent", value
-                    # fewer choices than asked: this server ignores `n` (llama.cpp's does);
-                    # from now on every choice is its own request with its own seed and key
+                    # fewer choices than asked: this server does not honour `n` (llama.cpp's
+                    # ignores it); from now on every choice is its own request, own seed, own key.
                     self.ignores_n = True
-                    got = value["choices"][:1]
-                    cache.put(choice_key(req.key, 0), dict(value, choices=got))
                     usage = dict(value["usage"])
                     model = value["model"]
+                    if len(value["choices"]) == 1:  # n had no effect: this is the n=1 answer
+                        got = value["choices"]
+                        cache.put(choice_key(req.key, 0), value)
+                    # a server that caps n answered something else: every choice is asked anew
                 for c in range(len(got), cfg.n):
                     v = one_choice(req, c)
                     got.append(v["choices"][0])

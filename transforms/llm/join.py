@@ -10,7 +10,7 @@ from codekiln.transforms.stage import Stage
 
 def _attach(item, field: str):
     _, grouped = item
-    outputs = list(grouped["model"])
+    outputs = sorted(grouped["model"], key=repr)  # a group has no order: its content gives one
     for record in grouped["records"]:
         yield dict(record, **{field: outputs})
 

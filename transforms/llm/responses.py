@@ -53,7 +53,7 @@ class ParseChoice:
 
     def __call__(self, choice: LLMChoice):
         req = choice.request
-        parsed = parse_choice(choice.text, choice.refusal, PARSERS[self.parser])
+        parsed = parse_choice(choice.text, choice.refusal, PARSERS[self.parser], choice.finish_reason)
         prompt = [{"role": m["role"], "content": m["content"]} for m in req.messages]
         # leading line breaks would merge with the chat template's `assistant\n` into one token, so
         # the prompt would not end on a token boundary; `response` keeps the raw text

