@@ -48,7 +48,9 @@ class FieldSpec:
     """How one canonical field is taken from a source record.
 
     `from_` names a source field; `template` interpolates `{field}`s; `value` is a constant;
-    `after`/`before` keep the text after the last / before the first marker (GSM8K's `####`).
+    `after`/`before` keep the text after the last / before the first marker (GSM8K's `####`);
+    `regex` then extracts (MBPP's entry point from its first assert). Paths index lists
+    (`test_list.0`); a template renders a list of texts as its lines.
     """
 
     from_: str | None = None
@@ -56,6 +58,7 @@ class FieldSpec:
     value: Any = None
     after: str | None = None
     before: str | None = None
+    regex: str | None = None  # then keep the first group of the first match (the match if none)
 
 
 @dataclass(frozen=True)
@@ -460,15 +463,22 @@ def _field_spec(v, key) -> FieldSpec:
             return FieldSpec(template=v)
         return FieldSpec(from_=v)
     if isinstance(v, dict):
-        _check_keys(v, {"from", "template", "value", "after", "before"}, f"{key}.")
+        _check_keys(v, {"from", "template", "value", "after", "before", "regex"}, f"{key}.")
         given = [k for k in ("from", "template", "value") if k in v]
         if len(given) != 1:
             raise ConfigError(key, "give exactly one of `from`, `template`, `value`")
-        for k in ("from", "template", "after", "before"):
+        for k in ("from", "template", "after", "before", "regex"):
             if k in v:
                 _expect(v[k], str, f"{key}.{k}")
+        if "regex" in v:
+            try:
+                rx = re.compile(v["regex"])
+            except re.error as e:
+                raise ConfigError(f"{key}.regex", f"not a regular expression: {e}") from None
+            if rx.groups > 1:
+                raise ConfigError(f"{key}.regex", "at most one group: its text is the value")
         return FieldSpec(from_=v.get("from"), template=v.get("template"), value=v.get("value"),
-                         after=v.get("after"), before=v.get("before"))
+                         after=v.get("after"), before=v.get("before"), regex=v.get("regex"))
     raise ConfigError(key, f"expected a field name, a template or a mapping, got {v!r}")
 
 

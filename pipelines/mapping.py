@@ -19,16 +19,22 @@ from codekiln.transforms.preferences.samples import sample_record
 from codekiln.transforms.spill import spill_and_decide
 from codekiln.transforms.stage import Reject
 
-TEMPLATE_RE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+TEMPLATE_RE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.]*(?:\.-[0-9]+)?)\}")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+INDEX_RE = re.compile(r"^-?[0-9]+$")
+MAX_REGEX_CHARS = 100_000  # a regex reads at most this much of a field (a size cap per record)
 
 
 def lookup(data: dict, name: str, canonical: str) -> Any:
+    """A dotted path into a record: `a.b` into mappings, `test_list.0` (or `.-1`) into lists."""
     node: Any = data
     for part in name.split("."):
-        if not isinstance(node, dict) or part not in node:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and INDEX_RE.match(part) and -len(node) <= int(part) < len(node):
+            node = node[int(part)]
+        else:
             raise Reject("missing_field", f"{canonical}: source field {name!r} is missing")
-        node = node[part]
     return node
 
 
@@ -39,11 +45,17 @@ def _render(template: str, data: dict, canonical: str) -> str:
         value = lookup(data, m.group(1), canonical)
         if value is None:
             raise Reject("missing_field", f"{canonical}: source field {m.group(1)!r} is null")
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise Reject("wrong_type", f"{canonical}: {m.group(1)!r} is {type(value).__name__}, expected text")
-        return str(value)
+        if isinstance(value, list):  # a list of texts renders as its lines (MBPP's test_list)
+            return "\n".join(_scalar(v, f"{m.group(1)}[{i}]", canonical) for i, v in enumerate(value))
+        return _scalar(value, m.group(1), canonical)
 
     return TEMPLATE_RE.sub(sub, template)
+
+
+def _scalar(value: Any, name: str, canonical: str) -> str:
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise Reject("wrong_type", f"{canonical}: {name!r} is {type(value).__name__}, expected text")
+    return str(value)
 
 
 def extract(data: dict, spec: FieldSpec, canonical: str) -> Any:
@@ -54,7 +66,7 @@ def extract(data: dict, spec: FieldSpec, canonical: str) -> Any:
         value = _render(spec.template, data, canonical)
     else:
         value = lookup(data, spec.from_, canonical)
-    if (spec.after or spec.before) and value is not None:
+    if (spec.after or spec.before or spec.regex) and value is not None:
         if not isinstance(value, str):
             raise Reject("wrong_type", f"{canonical}: expected text to cut, got {type(value).__name__}")
         if spec.after:
@@ -65,6 +77,11 @@ def extract(data: dict, spec: FieldSpec, canonical: str) -> Any:
             if spec.before not in value:
                 raise Reject("missing_marker", f"{canonical}: marker {spec.before!r} not found")
             value = value.split(spec.before, 1)[0].rstrip()
+        if spec.regex:
+            m = re.search(spec.regex, value[:MAX_REGEX_CHARS])
+            if m is None:
+                raise Reject("no_match", f"{canonical}: regex {spec.regex!r} does not match {value[:200]!r}")
+            value = m.group(1) if m.re.groups else m.group(0)
     return value
 
 

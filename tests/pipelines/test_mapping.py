@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from codekiln.pipelines.config import FieldSpec, parse
@@ -65,3 +66,39 @@ def test_split_tests_forms():
 def test_extract_marker_missing():
     with pytest.raises(Reject, match="missing_marker"):
         extract({"a": "no marker"}, FieldSpec(from_="a", after="####"), "answer")
+
+
+def test_mbpp_maps_without_a_script(tmp_path):
+    """configs/mbpp.yaml: list indexing, a regex extract and a template over a list."""
+    from tests.conftest import run_cli
+
+    run_cli("build", "configs/mbpp.yaml", "--root", str(tmp_path))
+    rows = json.loads(run_cli("sql", "select source_id, prompt, solution, entry_point, tests, tests_kind from mbpp",
+                              "--format", "json", root=tmp_path).stdout)
+    assert len(rows) == 500
+    for r in rows:
+        assert re.search(rf"def {r['entry_point']}\s*\(", r["solution"])  # the function the asserts call
+        assert r["tests_kind"] == "asserts" and r["tests"][0].startswith(f"assert {r['entry_point']}")
+        assert r["prompt"].endswith("\n".join(r["tests"]))  # the list rendered as its lines
+    first = next(r for r in rows if r["source_id"] == "11")
+    assert first["entry_point"] == "remove_Occ"
+
+
+def test_paths_index_lists_and_regexes_extract():
+    from codekiln.pipelines.config import FieldSpec
+    from codekiln.pipelines.mapping import extract
+
+    data = {"t": ["assert f(1) == 2", "assert g(3) == 4"], "n": {"xs": [10, 20]}}
+    assert extract(data, FieldSpec(from_="t.1"), "x") == "assert g(3) == 4"
+    assert extract(data, FieldSpec(from_="t.-1"), "x") == "assert g(3) == 4"
+    assert extract(data, FieldSpec(from_="n.xs.0"), "x") == 10
+    assert extract(data, FieldSpec(from_="t.0", regex=r"assert (\w+)\("), "x") == "f"
+    assert extract(data, FieldSpec(from_="t.0", regex=r"== \d"), "x") == "== 2"  # no group: the match
+    assert extract(data, FieldSpec(template="{t.0}!"), "x") == "assert f(1) == 2!"
+    assert extract(data, FieldSpec(template="tests:\n{t}"), "x") == "tests:\nassert f(1) == 2\nassert g(3) == 4"
+    for spec, reason in [(FieldSpec(from_="t.2"), "missing_field"), (FieldSpec(from_="t.x"), "missing_field"),
+                         (FieldSpec(from_="t.0", regex=r"zzz(\d)"), "no_match"),
+                         (FieldSpec(template="{n}"), "wrong_type"), (FieldSpec(template="{n.xs.0}{t.5}"), "missing_field")]:
+        with pytest.raises(Reject) as e:
+            extract(data, spec, "x")
+        assert e.value.reason == reason, spec

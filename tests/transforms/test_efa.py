@@ -109,7 +109,7 @@ def test_model_candidates_through_the_llm_stage(tmp_path):
             texts = [VALID_DIVISORS.replace("def render(self):\n        return", "def render(self):\n        return 1 / 0 or")]
         else:
             texts = ["Sorry, I cannot help with that."]
-        return Reply(body=completion(body, texts))
+        return Reply(body=completion(body, (texts * 2)[:body.get("n", 1)]))  # a server that honours n
 
     with FakeOpenAI(script) as server:
         sets = [f"llm.base_url={server.base_url}", "llm.model=m", "llm.n=2", "llm.batch_retries=0",
@@ -122,7 +122,7 @@ def test_model_candidates_through_the_llm_stage(tmp_path):
         requests = len(server.requests)
     assert requests == 30 + 20  # one request per seed, n=2 choices each
     efas = _rows(tmp_path, "efas-math500")
-    assert len(efas) == 50 + 2  # one choice per reply, two for the two scripted seeds
+    assert len(efas) == 2 * 50  # every choice is a candidate row
     by_seed = {}
     for r in efas:
         by_seed.setdefault(r["seed_id"], []).append(r)
@@ -133,7 +133,7 @@ def test_model_candidates_through_the_llm_stage(tmp_path):
     assert all(r["prompt_hash"] and r["origin"] == "llm" for r in efas)
     manifest = json.loads(run_cli("show", "efas-math500", root=tmp_path).stdout)
     by_source = {row["source"]: row for row in manifest["quality"]["funnel_by_source"]}
-    assert by_source["math500"]["candidates"] == 32 and by_source["gsm8k"]["candidates"] == 20
+    assert by_source["math500"]["candidates"] == 60 and by_source["gsm8k"]["candidates"] == 40
     assert by_source["math500"]["matches_original"] == 1
     assert manifest["llm"]["stages"]["llm"]["requests_sent"] == 50
     variants = _rows(tmp_path, "efa-variants-math500")
