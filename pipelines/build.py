@@ -278,7 +278,7 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
                                  exec_cache_dir=fs.join(store.root, ".cache", "exec") if cfg.sandbox.cache else None)
         if kind.heavy:  # spread the records over the workers before the expensive stages
             unique = unique | "Spread" >> beam.Reshuffle()
-        rows, r_kind = kind.build(unique, cfg.params, ctx)
+        rows, r_kind = kind.builder()(unique, cfg.params, ctx)
         rows, r_filters = _filters(cfg, rows, staging, progress_dir)
         r_write = rows | "WriteData" >> WriteShards(
             fs.join(staging, "data"), kind.schema_of(cfg.params).arrow, progress_dir=progress_dir)

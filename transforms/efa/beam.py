@@ -10,11 +10,17 @@ Over a limit there is no verdict, so the candidate is a reject, never an invalid
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 from codekiln.schemas import content_id
 from codekiln.transforms.efa.contract import CONTRACT
 from codekiln.transforms.efa.matching import MAX_ANSWER_CHARS, default_matcher
+from codekiln.transforms.efa.params import (  # noqa: F401
+    MAX_K,
+    MAX_VARIANTS,
+    EfaParams,
+    VariantParams,
+    efas_stages,
+)
 from codekiln.transforms.efa.validate import (
     MAX_RESPONSE_CHARS,
     Candidate,
@@ -32,34 +38,6 @@ from codekiln.transforms.stage import BatchStage, Reject, Stage
 PACKAGES = ("sympy", "mpmath")  # what the contract lets an EFA import beyond the standard library
 MAX_CANDIDATES = 1000  # per seed
 MAX_PROMPT_CHARS = 100_000  # a rendered EFA prompt (the seed's problem and solution, the contract)
-MAX_K = 1000  # samples per test
-MAX_VARIANTS = 10_000  # variants per EFA
-
-
-@dataclass(frozen=True)
-class EfaParams:
-    k: int = 10  # samples for has_dof and is_single_valued
-    batch_size: int = 8
-    llm_samples: int = 1  # requests per seed when an llm is configured (each with llm.n choices)
-
-    def __post_init__(self):
-        if self.k < 2 or self.batch_size < 1 or self.llm_samples < 0:
-            raise ValueError("k must be >= 2, batch_size >= 1, llm_samples >= 0")
-        if self.k > MAX_K:
-            raise ValueError(f"k must be <= {MAX_K}")
-
-
-@dataclass(frozen=True)
-class VariantParams:
-    variants_per_efa: int = 16
-    seed: int = 1000  # variant i of an EFA is Problem.sample(random.Random(seed + i))
-    batch_size: int = 8
-
-    def __post_init__(self):
-        if self.variants_per_efa < 1 or self.batch_size < 1:
-            raise ValueError("variants_per_efa and batch_size must be >= 1")
-        if self.variants_per_efa > MAX_VARIANTS:
-            raise ValueError(f"variants_per_efa must be <= {MAX_VARIANTS}")
 
 
 def _sandbox(ctx):
@@ -156,9 +134,6 @@ def build_efas(records, params: EfaParams, ctx):
     return rows, rejects + [r_exp, r_val]
 
 
-def efas_stages(params, llm) -> tuple[str, ...]:
-    llm_stages = ("render_efa_prompt", "llm", "candidates") if llm is not None and params.llm_samples else ()
-    return (*llm_stages, "expand", "validate")
 
 
 class VariantsFn(PooledFn):

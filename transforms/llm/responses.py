@@ -3,31 +3,13 @@ the parser accepts. The simplest use of the LLM stage (and the smoke test of an 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from codekiln.schemas import content_id
 from codekiln.transforms.llm.config import LLMConfig
 from codekiln.transforms.llm.handler import AskLLM, LLMChoice, requests_for
 from codekiln.transforms.llm.parse import PARSERS, parse_choice
 from codekiln.transforms.llm.prompts import MissingField, PromptTemplate
+from codekiln.transforms.llm.responses_params import ResponsesParams  # noqa: F401 - re-exported
 from codekiln.transforms.stage import Reject, Stage
-
-
-@dataclass(frozen=True)
-class ResponsesParams:
-    template: str = "solve"  # a file transforms/llm/templates/<template>.prompt
-    parser: str = "text"  # text | python_block
-    samples: int = 1  # independent requests per record (each with `llm.n` choices)
-
-    def __post_init__(self):
-        try:
-            PromptTemplate.load(self.template)  # fails at config time, naming the known templates
-        except FileNotFoundError as e:
-            raise ValueError(f"template {self.template!r}: {e}") from None
-        if self.parser not in PARSERS:
-            raise ValueError(f"parser must be one of: {', '.join(PARSERS)} (got {self.parser!r})")
-        if self.samples < 1:
-            raise ValueError("samples must be >= 1")
 
 
 class RenderPrompts:

@@ -17,6 +17,7 @@ from codekiln.transforms.preferences.core import (
     PairParams,
     first_failure,
     label_rows,
+    labels_stages,  # noqa: F401 - re-exported
     pairs,
 )
 from codekiln.transforms.preferences.samples import as_candidate
@@ -108,11 +109,6 @@ def build_labels(rows, params: LabelParams, ctx):
     labels, r_label = rows | BatchStage("label", LabelFn(params, ctx.sandbox, ctx.exec_cache_dir),
                                         ctx.progress_dir, min_batch_size=1, max_batch_size=params.batch_size)
     return labels, rejects + [r_label]
-
-
-def labels_stages(params, llm) -> tuple[str, ...]:
-    llm_stages = ("render_solve", "llm", "parse_solutions") if llm is not None and params.llm_samples else ()
-    return ("join_samples", *llm_stages, "label")
 
 
 def _message(role: str, text: str) -> list[dict]:

@@ -21,6 +21,7 @@ from codekiln.transforms.testgen.suite import (
     TestgenParams,
     build_suites,
     runnable_tests,
+    tests_stages,  # noqa: F401 - re-exported
 )
 
 
@@ -117,8 +118,3 @@ def build_tests(records, params: TestgenParams, ctx):
     rows, r_suite = records | BatchStage("testgen", SuiteFn(params, ctx.sandbox, ctx.exec_cache_dir),
                                          ctx.progress_dir, min_batch_size=1, max_batch_size=params.batch_size)
     return rows, rejects + [r_suite]
-
-
-def tests_stages(params, llm) -> tuple[str, ...]:
-    llm_stages = ("render_test_prompts", "llm", "parse_test_proposals") if llm is not None else ()
-    return (*llm_stages, "testgen")
