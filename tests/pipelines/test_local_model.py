@@ -88,7 +88,7 @@ def test_what_the_small_model_wrote_is_accounted_for_with_its_text(local_build):
     # two samples (llm.n) per prompt; each is a row or a reject that keeps the raw response
     # (a failed request is one llm_error reject for its n choices)
     samples = _sql(root, "select count(*) n from lm_responses")[0]["n"] + _sql(
-        root, "select sum(case when reason = 'llm_error' then 2 else 1 end) n from lm_responses_rejects")[0]["n"]
+        root, "select coalesce(sum(case when reason = 'llm_error' then 2 else 1 end), 0) n from lm_responses_rejects")[0]["n"]
     assert samples == 2 * 9
     bad = _sql(root, "select reason, payload from lm_labels_rejects union all select reason, payload "
                      "from lm_tests_rejects")
