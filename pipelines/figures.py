@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import altair as alt
+from codekiln.transforms.efa.params import funnel_sql
 
 Query = Callable[[str], list[dict]]
 W, H = 360, 220
@@ -170,12 +171,8 @@ def pragmatic_figures(q: Query, manifest: dict) -> list[Figure]:
     ]
 
 
-FUNNEL = ("is_extractable", "is_executable", "has_dof", "is_single_valued", "matches_original")
-
-
 def efas_figures(q: Query, manifest: dict) -> list[Figure]:
-    counts = q("select count(*) candidates, " + ", ".join(
-        f"count(*) filter (where passed_tests >= {i + 1}) {name}" for i, name in enumerate(FUNNEL)) + " from data")
+    counts = q(funnel_sql())
     funnel = [{"step": f"{i}. {k}", "candidates": v} for i, (k, v) in enumerate(counts[0].items())] if counts else []
     failures = q("select coalesce(failed_test, 'valid') outcome, count(*) n from data group by 1 order by 2 desc")
     return [

@@ -16,7 +16,7 @@ import pyarrow as pa
 from codekiln.pipelines import training
 from codekiln.schemas import DatasetSchema, get_schema
 from codekiln.schemas.preferences import PREFERENCES_CONVERSATIONAL
-from codekiln.transforms.efa.params import EfaParams, VariantParams, efas_stages
+from codekiln.transforms.efa.params import EfaParams, VariantParams, efas_stages, funnel_sql
 from codekiln.transforms.execution.sandbox import SandboxConfig
 from codekiln.transforms.lintseq.params import LintSeqParams
 from codekiln.transforms.llm.config import LLMConfig
@@ -272,9 +272,9 @@ KINDS: dict[str, Kind] = {
         executes=True,
         heavy=True,
         quality=(
-            ("funnel", 'select  count(*) candidates, count(*) filter (where passed_tests >= 1) is_extractable, count(*) filter (where passed_tests >= 2) is_executable, count(*) filter (where passed_tests >= 3) has_dof, count(*) filter (where passed_tests >= 4) is_single_valued, count(*) filter (where passed_tests >= 5) matches_original from data '),
-            ("funnel_by_source", 'select source, count(*) candidates, count(*) filter (where passed_tests >= 1) is_extractable, count(*) filter (where passed_tests >= 2) is_executable, count(*) filter (where passed_tests >= 3) has_dof, count(*) filter (where passed_tests >= 4) is_single_valued, count(*) filter (where passed_tests >= 5) matches_original from data group by source order by source'),
-            ("funnel_by_subject_level", 'select source, subject, level, count(*) candidates, count(*) filter (where passed_tests >= 1) is_extractable, count(*) filter (where passed_tests >= 2) is_executable, count(*) filter (where passed_tests >= 3) has_dof, count(*) filter (where passed_tests >= 4) is_single_valued, count(*) filter (where passed_tests >= 5) matches_original from data group by all order by all'),
+            ("funnel", funnel_sql()),
+            ("funnel_by_source", funnel_sql("source")),
+            ("funnel_by_subject_level", funnel_sql("source, subject, level")),
         ),
     ),
     "efa_variants": Kind(

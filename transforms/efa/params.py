@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codekiln.transforms.efa.contract import TESTS
+
 MAX_K = 1000  # samples per test
 MAX_VARIANTS = 10_000  # variants per EFA
 
@@ -37,3 +39,12 @@ class VariantParams:
 def efas_stages(params, llm) -> tuple[str, ...]:
     llm_stages = ("render_efa_prompt", "llm", "candidates") if llm is not None and params.llm_samples else ()
     return (*llm_stages, "expand", "validate")
+
+
+def funnel_sql(group_by: str = "") -> str:
+    """The EFA funnel over `data` (one query for the manifest, the card and the report): the
+    candidates, then how many pass each of the five tests in order (they run in order)."""
+    cols = ", ".join(f"count(*) filter (where passed_tests >= {i + 1}) {t}" for i, t in enumerate(TESTS))
+    if not group_by:
+        return f"select count(*) candidates, {cols} from data"
+    return f"select {group_by}, count(*) candidates, {cols} from data group by {group_by} order by {group_by}"
