@@ -471,6 +471,8 @@ def _field_spec(v, key) -> FieldSpec:
             if k in v:
                 _expect(v[k], str, f"{key}.{k}")
         if "regex" in v:
+            if not v["regex"]:
+                raise ConfigError(f"{key}.regex", "an empty regex extracts nothing: remove the key")
             try:
                 rx = re.compile(v["regex"])
             except re.error as e:

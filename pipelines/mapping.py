@@ -19,7 +19,7 @@ from codekiln.transforms.preferences.samples import sample_record
 from codekiln.transforms.spill import spill_and_decide
 from codekiln.transforms.stage import Reject
 
-TEMPLATE_RE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.]*(?:\.-[0-9]+)?)\}")
+TEMPLATE_RE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*(?:\.(?:[A-Za-z0-9_]*|-[0-9]+))*)\}")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 INDEX_RE = re.compile(r"^-?[0-9]+$")
 MAX_REGEX_CHARS = 100_000  # a regex reads at most this much of a field (a size cap per record)
@@ -46,7 +46,9 @@ def _render(template: str, data: dict, canonical: str) -> str:
         if value is None:
             raise Reject("missing_field", f"{canonical}: source field {m.group(1)!r} is null")
         if isinstance(value, list):  # a list of texts renders as its lines (MBPP's test_list)
-            return "\n".join(_scalar(v, f"{m.group(1)}[{i}]", canonical) for i, v in enumerate(value))
+            if not value:
+                raise Reject("missing_field", f"{canonical}: source field {m.group(1)!r} is an empty list")
+            return "\n".join(_scalar(v, f"{m.group(1)}.{i}", canonical) for i, v in enumerate(value))
         return _scalar(value, m.group(1), canonical)
 
     return TEMPLATE_RE.sub(sub, template)
@@ -80,8 +82,11 @@ def extract(data: dict, spec: FieldSpec, canonical: str) -> Any:
         if spec.regex:
             m = re.search(spec.regex, value[:MAX_REGEX_CHARS])
             if m is None:
-                raise Reject("no_match", f"{canonical}: regex {spec.regex!r} does not match {value[:200]!r}")
+                cut = f" (in its first {MAX_REGEX_CHARS:,} characters)" if len(value) > MAX_REGEX_CHARS else ""
+                raise Reject("no_match", f"{canonical}: regex {spec.regex!r} does not match{cut} {value[:200]!r}")
             value = m.group(1) if m.re.groups else m.group(0)
+            if value is None:  # an optional group that took no part in the match
+                raise Reject("no_match", f"{canonical}: regex {spec.regex!r} matched but its group did not")
     return value
 
 
@@ -179,8 +184,9 @@ class Normaliser:
         if not src.metadata:
             return None
         if src.metadata == ("*",):
-            used = {s.from_ for s in src.fields.values() if s.from_}
-            used |= {m.group(1) for s in src.fields.values() if s.template
+            # a path (`test_list.0`, `meta.title`) uses its top-level field
+            used = {s.from_.split(".")[0] for s in src.fields.values() if s.from_}
+            used |= {m.group(1).split(".")[0] for s in src.fields.values() if s.template
                      for m in TEMPLATE_RE.finditer(s.template) if m.group(1)}
             keep = {k: v for k, v in data.items() if k not in used}
         else:

@@ -45,6 +45,8 @@ def test_demo_config_parses_with_resolved_paths():
      "source.fields.entry_point.regex"),
     (_doc(source={"path": str(SAMPLES / "humaneval.jsonl"), "fields": {"entry_point": {"from": "test", "regex": "(a)(b)"}}}),
      "source.fields.entry_point.regex"),
+    (_doc(source={"path": str(SAMPLES / "humaneval.jsonl"), "fields": {"entry_point": {"from": "test", "regex": ""}}}),
+     "source.fields.entry_point.regex"),
     ({"kind": "problems"}, "name"),
     (_doc(decontaminate=["humaneval", "leetcode"]), "decontaminate.benchmarks"),
     (_doc(decontaminate={"benchmarks": ["mbpp"], "fields": ["prompt", "nope"]}), "decontaminate.fields[1]"),

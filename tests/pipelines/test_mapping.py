@@ -88,17 +88,21 @@ def test_paths_index_lists_and_regexes_extract():
     from codekiln.pipelines.config import FieldSpec
     from codekiln.pipelines.mapping import extract
 
-    data = {"t": ["assert f(1) == 2", "assert g(3) == 4"], "n": {"xs": [10, 20]}}
+    data = {"t": ["assert f(1) == 2", "assert g(3) == 4"], "n": {"xs": [10, 20], "ys": [{"k": "v"}]}, "e": []}
     assert extract(data, FieldSpec(from_="t.1"), "x") == "assert g(3) == 4"
     assert extract(data, FieldSpec(from_="t.-1"), "x") == "assert g(3) == 4"
     assert extract(data, FieldSpec(from_="n.xs.0"), "x") == 10
     assert extract(data, FieldSpec(from_="t.0", regex=r"assert (\w+)\("), "x") == "f"
     assert extract(data, FieldSpec(from_="t.0", regex=r"== \d"), "x") == "== 2"  # no group: the match
     assert extract(data, FieldSpec(template="{t.0}!"), "x") == "assert f(1) == 2!"
+    assert extract(data, FieldSpec(template="{n.ys.-1.k}"), "x") == "v"
+    assert extract(data, FieldSpec(template="{{literal}} {t.-1}"), "x") == "{literal} assert g(3) == 4"
     assert extract(data, FieldSpec(template="tests:\n{t}"), "x") == "tests:\nassert f(1) == 2\nassert g(3) == 4"
     for spec, reason in [(FieldSpec(from_="t.2"), "missing_field"), (FieldSpec(from_="t.x"), "missing_field"),
                          (FieldSpec(from_="t.0", regex=r"zzz(\d)"), "no_match"),
-                         (FieldSpec(template="{n}"), "wrong_type"), (FieldSpec(template="{n.xs.0}{t.5}"), "missing_field")]:
+                         (FieldSpec(template="{n}"), "wrong_type"), (FieldSpec(template="{n.xs.0}{t.5}"), "missing_field"),
+                         (FieldSpec(from_="t.0", regex=r"assert (z)?"), "no_match"),
+                         (FieldSpec(template="{e}"), "missing_field")]:
         with pytest.raises(Reject) as e:
             extract(data, spec, "x")
         assert e.value.reason == reason, spec

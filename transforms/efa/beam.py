@@ -134,8 +134,6 @@ def build_efas(records, params: EfaParams, ctx):
     return rows, rejects + [r_exp, r_val]
 
 
-
-
 class VariantsFn(PooledFn):
     """Batch stage function: efas rows -> variants of the valid ones (invalid ones: rejected)."""
 
