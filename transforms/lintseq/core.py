@@ -40,7 +40,6 @@ machine. A wall-clock backstop (`backstop_seconds`, per batch) exists only for t
 from __future__ import annotations
 
 import bisect
-import hashlib
 import random
 import re
 import time
@@ -50,6 +49,7 @@ from dataclasses import dataclass, field
 from codekiln.transforms.lintseq.layout import Layout
 from codekiln.transforms.lintseq.linter import Finding, Ruff, syntax_error
 from codekiln.transforms.lintseq.program import Program
+from codekiln.transforms.rng import seeded_rng
 
 DIFF_TOKEN = "<|diff|>"
 NO_NEWLINE = "\\ No newline at end of file\n"
@@ -108,8 +108,7 @@ class Job:
 
 def path_rng(seed: int, source_id: str, path_index: int) -> random.Random:
     """The walk's randomness depends only on (seed, program id, path), never on batching."""
-    digest = hashlib.sha256(f"{seed}\0{source_id}\0{path_index}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
+    return seeded_rng(seed, source_id, path_index)
 
 
 class _Fenwick:

@@ -17,7 +17,6 @@ matrix; a config error), and each target's work is counted, not timed, in determ
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from codekiln.transforms.pragmatic.dsl import (
     negative_strings,
     sample_program,
 )
+from codekiln.transforms.rng import seeded_rng
 
 MAX_COMPETITORS = 20_000
 MAX_EXAMPLES = 20_000
@@ -81,8 +81,7 @@ class PragmaticParams:
 
 
 def target_rng(seed: int, index: int, what: str) -> random.Random:
-    digest = hashlib.sha256(f"{seed}\0{index}\0{what}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
+    return seeded_rng(seed, index, what)
 
 
 def example_pool(target, params: PragmaticParams, rng: random.Random, work: Work | None = None) -> list[tuple[str, bool]]:

@@ -17,7 +17,6 @@ rejected; programs with the same rendering count once.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from codekiln.transforms import pyast
 from codekiln.transforms.execution.sandbox import ExecResult, Task
 from codekiln.transforms.preferences.render import normalise_prompt, render
+from codekiln.transforms.rng import seeded_rng
 from codekiln.transforms.testgen import contract as contracts
 from codekiln.transforms.testgen import traced
 from codekiln.transforms.testgen.mutants import mutants as make_mutants
@@ -81,7 +81,7 @@ class PairParams:
 
 
 def _rng(seed: int, key: str) -> random.Random:
-    return random.Random(int.from_bytes(hashlib.sha256(f"{seed}\0{key}".encode()).digest()[:8], "big"))
+    return seeded_rng(seed, key)
 
 
 @dataclass(frozen=True)

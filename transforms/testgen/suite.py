@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from codekiln.transforms import pyast
 from codekiln.transforms.execution import asserts, values
 from codekiln.transforms.execution.sandbox import ExecResult, Task
+from codekiln.transforms.rng import seeded_rng
 from codekiln.transforms.testgen import contract as contracts
 from codekiln.transforms.testgen import traced
 from codekiln.transforms.testgen.inputs import call_source, seed_inputs
@@ -145,8 +146,7 @@ def _literal(value):
 
 
 def rng_for(seed: int, problem_id: str, what: str) -> random.Random:
-    digest = hashlib.sha256(f"{seed}\0{problem_id}\0{what}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
+    return seeded_rng(seed, problem_id, what)
 
 
 def _rank(seed: int, what: str, text: str) -> bytes:
