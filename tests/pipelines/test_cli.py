@@ -165,3 +165,13 @@ def test_init_writes_the_bundled_configs_and_never_overwrites_silently(tmp_path)
     assert (tmp_path / "kit/configs/demo.yaml").read_text() == "mine"
     run_cli("init", str(tmp_path / "kit"), "--force")
     assert (tmp_path / "kit/configs/demo.yaml").read_bytes() == (REPO / "configs/demo.yaml").read_bytes()
+
+
+def test_every_stage_of_the_demo_counts_its_input(demo_store):
+    """A kind's stage names are listed apart from its graph's labels: a name that no longer
+    matches a label would show a stage that counted nothing."""
+    from tests.conftest import DEMO_DATASETS
+
+    for name in DEMO_DATASETS:
+        m = json.loads(run_cli("show", name, root=demo_store).stdout)
+        assert m["stages"] and all(s["in"] > 0 for s in m["stages"]), (name, m["stages"])
