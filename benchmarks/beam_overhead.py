@@ -30,12 +30,12 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from codekiln.pipelines.build import build_dataset  # noqa: E402
+from codekiln.pipelines.building.build import build_dataset  # noqa: E402
+from codekiln.pipelines.building.mapping import Normaliser  # noqa: E402
+from codekiln.pipelines.building.shards import row_hash  # noqa: E402
 from codekiln.pipelines.config import parse  # noqa: E402
-from codekiln.pipelines.mapping import Normaliser  # noqa: E402
-from codekiln.pipelines.shards import row_hash  # noqa: E402
-from codekiln.pipelines.store import Store  # noqa: E402
-from codekiln.schemas import get_schema  # noqa: E402
+from codekiln.pipelines.storage.store import Store  # noqa: E402
+from codekiln.schemas.problems import PROBLEMS  # noqa: E402
 from codekiln.transforms.stage import Reject  # noqa: E402
 
 CORPORA = REPO / "configs" / "corpora"
@@ -98,7 +98,7 @@ def plain_loop(doc: dict, out: Path, fingerprint: bool = False) -> int:
                     pass
     if fingerprint:
         sum(row_hash(r) for r in rows)
-    pq.write_table(pa.Table.from_pylist(rows, schema=get_schema("problems").arrow), out / "plain.parquet")
+    pq.write_table(pa.Table.from_pylist(rows, schema=PROBLEMS.arrow), out / "plain.parquet")
     return len(rows)
 
 

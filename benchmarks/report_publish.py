@@ -22,12 +22,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from beam_overhead import corpus  # noqa: E402
-from codekiln.pipelines.build import build_dataset  # noqa: E402
+from codekiln.pipelines.building.build import build_dataset  # noqa: E402
 from codekiln.pipelines.config import parse  # noqa: E402
-from codekiln.pipelines.diff import diff_versions  # noqa: E402
-from codekiln.pipelines.publish import repo_files, write_dir  # noqa: E402
-from codekiln.pipelines.report import render_report, vega_bundle  # noqa: E402
-from codekiln.pipelines.store import Store  # noqa: E402
+from codekiln.pipelines.publishing.publish import repo_files, write_dir  # noqa: E402
+from codekiln.pipelines.publishing.report import render_report, vega_bundle  # noqa: E402
+from codekiln.pipelines.storage.diff import diff_versions  # noqa: E402
+from codekiln.pipelines.storage.store import Store  # noqa: E402
 
 
 def build(store: Store, directory: Path, n: int) -> dict:

@@ -18,7 +18,7 @@ import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 from codekiln.transforms import fs
-from codekiln.transforms.stage import REJECTS, StageCounter, reject_row
+from codekiln.transforms.stage import REJECTS, CountingDoFn, StageCounter, reject_row
 
 KEYS = "keys"
 
@@ -53,7 +53,7 @@ class SpillWriter(beam.DoFn):
             yield WindowedValue(self.path, window.max_timestamp(), [window])
 
 
-class SpillReader(beam.DoFn):
+class SpillReader(CountingDoFn):
     """Spill file -> its records, each kept or rejected by `judge(record, losers)`, which
     returns (row, None) to keep or (row, (reason, source, location, detail)) to reject."""
 

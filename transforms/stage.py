@@ -148,7 +148,30 @@ def read_progress(progress_dir: str) -> dict[str, int]:
     return dict(totals)
 
 
-class StageDoFn(beam.DoFn):
+class CountingDoFn(beam.DoFn):
+    """A DoFn that counts one stage (`self.stage`). The build reads its list of stages from
+    these in the graph (`graph_stages`), so a stage's name is written once, where it is counted."""
+
+    stage: str
+
+
+def graph_stages(pipeline: beam.Pipeline) -> list[str]:
+    """The stages a constructed pipeline counts, in the order they are applied."""
+    from apache_beam.pipeline import PipelineVisitor
+
+    names: list[str] = []
+
+    class _Visitor(PipelineVisitor):
+        def visit_transform(self, node):
+            fn = getattr(node.transform, "fn", None)
+            if isinstance(fn, CountingDoFn) and fn.stage not in names:
+                names.append(fn.stage)
+
+    pipeline.visit(_Visitor())
+    return names
+
+
+class StageDoFn(CountingDoFn):
     """Applies a stage function element-wise with counting and reject routing.
 
     `fn` must be picklable (a module-level function or an instance of a module-level class),

@@ -5,9 +5,9 @@ import random
 
 import pyarrow.parquet as pq
 import pytest
-from codekiln.pipelines.build import build_dataset, pipeline_args
+from codekiln.pipelines.building.build import build_dataset, pipeline_args
 from codekiln.pipelines.config import parse
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.storage.store import Store
 from codekiln.transforms import fs
 
 from tests.conftest import HUMANEVAL_FIELDS, humaneval, write_jsonl

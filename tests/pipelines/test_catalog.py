@@ -1,9 +1,9 @@
 import duckdb
 import pytest
-from codekiln.pipelines.build import build_dataset
-from codekiln.pipelines.catalog import connect, ident
+from codekiln.pipelines.building.build import build_dataset
 from codekiln.pipelines.config import parse
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.storage.catalog import connect, ident
+from codekiln.pipelines.storage.store import Store
 
 from tests.conftest import HUMANEVAL_FIELDS, humaneval, write_jsonl
 

@@ -38,7 +38,7 @@ def test_demo_builds_once_then_is_unchanged_and_answers_sql(store_root, demo_sto
 def test_demo_decontamination_and_near_dedupe_in_manifest_card_and_report(demo_store, tmp_path):
     """The demo's `instructions`: its planted benchmark items are rejected naming benchmark, item
     and span; its near-copies name the kept row; the figures reach the manifest, card and report."""
-    from codekiln.pipelines.card import card_body
+    from codekiln.pipelines.publishing.card import card_body
 
     manifest = json.loads(run_cli("show", "instructions", root=demo_store).stdout)
     d = manifest["decontamination"]

@@ -3,7 +3,7 @@
 import json
 
 import yaml
-from codekiln.pipelines.diff import config_changes, flatten
+from codekiln.pipelines.storage.diff import config_changes, flatten
 
 from tests.conftest import humaneval, run_cli, write_jsonl
 

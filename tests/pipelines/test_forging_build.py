@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import yaml
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.storage.store import Store
 
 from tests.conftest import humaneval, run_cli
 

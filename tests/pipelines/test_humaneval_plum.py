@@ -16,7 +16,7 @@ import os
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.storage.store import Store
 from codekiln.transforms.preferences.surface import separability
 
 from tests.conftest import REPO, run_cli

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.storage.store import Store
 from codekiln.transforms.lintseq import Ruff, apply_edits
 from codekiln.transforms.lintseq.linter import syntax_error
 

@@ -2,8 +2,8 @@ import json
 import re
 
 import pytest
+from codekiln.pipelines.building.mapping import Normaliser, extract, split_tests
 from codekiln.pipelines.config import FieldSpec, parse
-from codekiln.pipelines.mapping import Normaliser, extract, split_tests
 from codekiln.transforms.stage import Reject
 
 from tests.conftest import HUMANEVAL_FIELDS, SAMPLES, humaneval
@@ -85,8 +85,8 @@ def test_mbpp_maps_without_a_script(tmp_path):
 
 
 def test_paths_index_lists_and_regexes_extract():
+    from codekiln.pipelines.building.mapping import extract
     from codekiln.pipelines.config import FieldSpec
-    from codekiln.pipelines.mapping import extract
 
     data = {"t": ["assert f(1) == 2", "assert g(3) == 4"], "n": {"xs": [10, 20], "ys": [{"k": "v"}]}, "e": []}
     assert extract(data, FieldSpec(from_="t.1"), "x") == "assert g(3) == 4"

@@ -13,7 +13,8 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from codekiln.schemas import REJECT_SCHEMA, get_schema
+from codekiln.schemas import REJECT_SCHEMA
+from codekiln.schemas.problems import PROBLEMS
 
 from tests.conftest import DEMO_DATASETS, REPO, humaneval, run_cli, write_jsonl
 from tests.hub_server import FakeHub, Repo
@@ -80,7 +81,7 @@ def test_dry_run_folder_loads_with_datasets(two_versions, tmp_path):
 
     ds = _load(out, tmp_path)
     assert list(ds) == ["train"]
-    assert ds["train"].features == datasets.Features.from_arrow_schema(get_schema("problems").arrow)
+    assert ds["train"].features == datasets.Features.from_arrow_schema(PROBLEMS.arrow)
     assert sorted(ds["train"].to_list(), key=lambda r: r["id"]) == _sql_rows(two_versions, "he_problems_v1")
     rejects = _load(out, tmp_path, "rejects")["train"]
     assert rejects.features == datasets.Features.from_arrow_schema(REJECT_SCHEMA)
@@ -209,7 +210,7 @@ def test_published_shards_are_the_store_files(two_versions, tmp_path):
 def test_every_demo_kind_publishes_a_folder_datasets_loads(demo_store, tmp_path, dataset, capsys):
     from codekiln.pipelines.cli import main
     from codekiln.pipelines.kinds import KINDS
-    from codekiln.pipelines.store import Store
+    from codekiln.pipelines.storage.store import Store
 
     manifest = Store(str(demo_store)).resolve(dataset)
     out = tmp_path / "dry"

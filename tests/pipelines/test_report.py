@@ -108,7 +108,7 @@ def test_report_names_a_missing_version(demo_store):
 
 def test_histograms_are_aggregated_exactly_in_duckdb():
     import duckdb
-    from codekiln.pipelines.figures import _hist
+    from codekiln.pipelines.kinds.render import hist as _hist
 
     con = duckdb.connect()
     con.execute("create table data as select i, (i % 7) k, i / 99.0 r, (case when i % 2 = 0 then 'a' else 'b' end) g "
@@ -155,9 +155,9 @@ def test_report_and_card_of_model_responses(tmp_path, monkeypatch):
     loopback OpenAI-compatible server, then reported, opened in Chromium and dry-run published."""
     _need_browser()
     import datasets
-    from codekiln.pipelines.build import build_dataset
+    from codekiln.pipelines.building.build import build_dataset
     from codekiln.pipelines.config import parse
-    from codekiln.pipelines.store import Store
+    from codekiln.pipelines.storage.store import Store
 
     from tests.llm_server import FakeOpenAI
 

@@ -4,7 +4,7 @@ every sample ends as a label row or a reject with its reason, and the counts add
 import json
 
 import pyarrow.parquet as pq
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.storage.store import Store
 
 from tests.conftest import humaneval, run_cli
 

@@ -4,7 +4,7 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
-from codekiln.pipelines.shards import SHARDS_JSON, WriteShards
+from codekiln.pipelines.building.shards import SHARDS_JSON, WriteShards
 
 SCHEMA = pa.schema([pa.field("id", pa.string(), nullable=False), pa.field("n", pa.int64())])
 

@@ -6,8 +6,8 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
+from codekiln.pipelines.building.sources import ReadSources, list_files, sha256_files
 from codekiln.pipelines.config import parse
-from codekiln.pipelines.sources import ReadSources, list_files, sha256_files
 
 from tests.conftest import write_jsonl
 

@@ -7,7 +7,9 @@ from tests.conftest import REPO
 
 PROBE = """
 import sys
-from codekiln.pipelines import card, catalog, config, kinds, publish, report  # noqa: F401
+from codekiln.pipelines.publishing import card, publish, report  # noqa: F401
+from codekiln.pipelines.storage import catalog  # noqa: F401
+from codekiln.pipelines import config, kinds  # noqa: F401
 from codekiln.pipelines.cli import main
 for argv in (["ls", "--root", sys.argv[1]], ["sql", "select 1", "--root", sys.argv[1]]):
     assert main(argv) == 0, argv

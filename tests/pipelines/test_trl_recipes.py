@@ -21,9 +21,9 @@ import pytest
 
 # no skip: the README's test command (`bash .ci/setup --dev`) installs the `train` group
 import trl  # noqa: E402, F401
-from codekiln.pipelines import training
 from codekiln.pipelines.kinds import KINDS
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.publishing import training
+from codekiln.pipelines.storage.store import Store
 
 from tests.conftest import REPO, run_cli
 from tests.llm_server import FakeOpenAI

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.storage.store import Store
 from codekiln.transforms.efa.contract import Invalid, extract
 from codekiln.transforms.efa.validate import answers_match, recompute
 from codekiln.transforms.execution import SandboxConfig, SandboxPool

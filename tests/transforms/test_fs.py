@@ -5,7 +5,7 @@ import uuid
 
 import fsspec
 import pytest
-from codekiln.pipelines import distributed
+from codekiln.pipelines.building import distributed
 from codekiln.transforms import fs
 
 

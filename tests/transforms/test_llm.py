@@ -9,9 +9,9 @@ import threading
 
 import pyarrow.parquet as pq
 import pytest
-from codekiln.pipelines.build import build_dataset
+from codekiln.pipelines.building.build import build_dataset
 from codekiln.pipelines.config import ConfigError, parse
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.storage.store import Store
 from codekiln.transforms.llm.parse import Unparseable, parse_python_block
 from codekiln.transforms.llm.prompts import PromptTemplate
 

@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 import pyarrow.parquet as pq
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.storage.store import Store
 from codekiln.transforms.pragmatic.core import (
     Matcher,
     PragmaticParams,

@@ -3,8 +3,8 @@ import json
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
-from codekiln.pipelines.build import counts_table
-from codekiln.pipelines.shards import MOD, _MergeReports, row_hash
+from codekiln.pipelines.building.build import counts_table
+from codekiln.pipelines.building.shards import MOD, _MergeReports, row_hash
 from codekiln.transforms.stage import Reject, Stage, read_progress
 from hypothesis import given
 from hypothesis import strategies as st

@@ -8,7 +8,7 @@ from pathlib import Path
 import datasets
 import pyarrow.parquet as pq
 import pytest
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.storage.store import Store
 from codekiln.transforms.execution import SandboxConfig, SandboxPool
 from codekiln.transforms.preferences.core import PairParams, pairs
 from codekiln.transforms.testgen.inputs import parse_llm_inputs, seed_inputs

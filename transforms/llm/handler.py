@@ -28,7 +28,13 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import PredictionResult, RemoteModelHandler, RunInference
 from codekiln.transforms.llm.cache import ResponseCache, request_key
 from codekiln.transforms.llm.config import LLMConfig
-from codekiln.transforms.stage import METRICS_NAMESPACE, REJECTS, StageCounter, reject_row
+from codekiln.transforms.stage import (
+    METRICS_NAMESPACE,
+    REJECTS,
+    CountingDoFn,
+    StageCounter,
+    reject_row,
+)
 
 RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
              openai.APIConnectionError)
@@ -262,7 +268,7 @@ def _choices(req: LLMRequest, value: dict) -> list[LLMChoice]:
             for c in value["choices"]]
 
 
-class _Route(beam.DoFn):
+class _Route(CountingDoFn):
     """Predictions and failed batches -> choices, or `llm_error` rejects; counts the stage."""
 
     def __init__(self, stage: str, cache_dir: str, progress_dir: str | None):

@@ -8,7 +8,7 @@ exactly the files a manifest lists, never a glob, so files of unfinished builds 
 from __future__ import annotations
 
 import duckdb
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.storage.store import Store
 from codekiln.schemas import REJECT_SCHEMA
 from codekiln.transforms import fs
 

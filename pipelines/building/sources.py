@@ -16,10 +16,10 @@ import os
 from collections.abc import Iterator
 
 import apache_beam as beam
+from codekiln.pipelines.building.mapping import TEMPLATE_RE, lookup
 from codekiln.pipelines.config import SourceConfig
-from codekiln.pipelines.mapping import TEMPLATE_RE, lookup
 from codekiln.transforms import fs
-from codekiln.transforms.stage import REJECTS, Reject, StageCounter, reject_row
+from codekiln.transforms.stage import REJECTS, CountingDoFn, Reject, StageCounter, reject_row
 
 STAGE = "read"
 
@@ -170,12 +170,14 @@ READERS = {"generate": _read_generate, "jsonl": _read_jsonl, "parquet": _read_pa
            "code": _read_code, "hf": _read_hf}
 
 
-class ReadFileDoFn(beam.DoFn):
+class ReadFileDoFn(CountingDoFn):
     """(source config, file index, path) -> envelopes; bad records and files -> rejects.
 
     The `read` stage counts records (lines, rows, code files); an empty or unreadable file
     counts as one rejected input.
     """
+
+    stage = STAGE
 
     def __init__(self, progress_dir: str | None = None):
         self.progress_dir = progress_dir

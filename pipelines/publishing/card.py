@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
-from codekiln.pipelines import kinds, training
+from codekiln.pipelines import kinds
+from codekiln.pipelines.publishing import training
 from codekiln.schemas import REJECT_SCHEMA, schema_to_json
 from codekiln.transforms import fs
 from huggingface_hub import DatasetCard, DatasetCardData

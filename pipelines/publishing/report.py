@@ -3,7 +3,9 @@
 The page carries everything it needs: the Vega/Vega-Lite/vega-embed bundle from
 `vl-convert-python` is inlined once and each chart is a Vega-Lite spec built with Altair, so it
 opens offline, from an e-mail attachment or a bucket. Charts and samples are computed by DuckDB
-from the version's own Parquet files; the kind-specific parts live in `pipelines.figures`.
+from the version's own Parquet files; the kind-specific parts (charts, the
+template of a sample row) live in the kind's module in `pipelines.kinds`. The page and the samples
+are Jinja2 templates with autoescaping: every value from the data is escaped where it is shown.
 """
 
 from __future__ import annotations
@@ -13,23 +15,17 @@ import json
 
 import altair as alt
 import duckdb
-from codekiln.pipelines import training
-from codekiln.pipelines.card import config_yaml, filter_notes, filter_tables, public_path
-from codekiln.pipelines.catalog import version_connection
-from codekiln.pipelines.figures import (
-    DEFAULT_SAMPLE_ORDER,
-    FIGURES,
-    SAMPLE_ORDER,
-    SAMPLES,
-    Figure,
-    code,
-    common_figures,
-    esc,
-    generic_sample,
-)
+import jinja2
 from codekiln.pipelines.kinds import KINDS
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.kinds.render import FILTERS, GENERIC_SAMPLE, MACROS, Figure, bars, data
+from codekiln.pipelines.kinds.render import H as HEIGHT
+from codekiln.pipelines.kinds.render import W as WIDTH
+from codekiln.pipelines.publishing import training
+from codekiln.pipelines.publishing.card import config_yaml, filter_notes, filter_tables, public_path
+from codekiln.pipelines.storage.catalog import version_connection
+from codekiln.pipelines.storage.store import Store
 from codekiln.transforms import fs
+from markupsafe import Markup
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,20 +55,12 @@ def _script_json(value) -> str:
     return json.dumps(value, default=str).replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
-def _table(rows: list[dict]) -> str:
-    if not rows:
-        return "<p class='muted'>none</p>"
-    cols = list(rows[0])
-    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{esc(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
-    return f"<table class='grid'><tr>{head}</tr>{body}</table>"
-
-
 def _fmt(v):
-    return f"{v:.4g}" if isinstance(v, float) else v
+    """A table cell: floats to 4 significant digits, None empty."""
+    return "" if v is None else f"{v:.4g}" if isinstance(v, float) else v
 
 
-def _summary(m: dict) -> str:
+def _summary(m: dict) -> list[tuple[str, str]]:
     rows = sum(s["rows"] for s in m["splits"].values())
     per_split = ", ".join(f"{k} {v['rows']:,}" for k, v in m["splits"].items())
     items = [("dataset", f"{m['dataset']}@{m['version']}"), ("kind", m["kind"]), ("method", m["method"]),
@@ -92,7 +80,7 @@ def _summary(m: dict) -> str:
                                             f"cache hits, {u.get('prompt_tokens', 0):,} prompt + "
                                             f"{u.get('completion_tokens', 0):,} completion tokens, "
                                             f"{u.get('rejected', 0):,} failed; choices: {u.get('choices', 'n per request')}"))
-    return "<table class='kv'>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in items) + "</table>"
+    return items
 
 
 def _sources(m: dict) -> list[dict]:
@@ -104,40 +92,71 @@ def _sources(m: dict) -> list[dict]:
     return out
 
 
-def token_section(q, manifest: dict, counter: training.TokenCounter) -> tuple[str, list[Figure]]:
+def common_figures(q, manifest: dict) -> list[Figure]:
+    """The charts every kind has: records through the stages, rejects by reason."""
+    stages = [{"stage": f"{i + 1}. {s['stage']}", "count": n, "measure": measure}
+              for i, s in enumerate(manifest["stages"])
+              for measure, n in (("in", s["in"]), ("out", s["out"]), ("rejected", s["rejected"]))]
+    figs = [Figure("Records through the stages", alt.Chart(data(stages)).mark_bar().encode(
+        x=alt.X("stage:N", title=None, sort=None), xOffset="measure:N", y=alt.Y("count:Q", title="records"),
+        color=alt.Color("measure:N", sort=["in", "out", "rejected"]),
+    ).properties(width=WIDTH, height=HEIGHT), "Every input ends as a row or a reject: in = out + rejected "
+                                              "for 1:1 stages; some stages fan out.")]
+    reasons = q("select stage || ': ' || reason as reason, count(*) n from rejects group by 1 order by 2 desc")
+    if reasons:
+        figs.append(Figure("Rejects by stage and reason", bars(reasons, "n:Q", "reason:N", None,
+                                                               x_title="rejects", y_title=None, sort=None)))
+    return figs
+
+
+def token_section(q, manifest: dict, counter: training.TokenCounter) -> tuple[dict | None, list[Figure]]:
     """Token lengths of what a trainer sees, for the kinds with a TRL recipe (else nothing)."""
     kind = KINDS[manifest["kind"]]
     if not kind.training:
-        return "", []
+        return None, []
     if kind.training.adds_tokens:
         counter.add_tokens([training.diff_token(manifest)])
     stats, points, note = training.token_lengths(q, [f["name"] for f in manifest["schema"]], counter)
     if not stats:
-        return "", []
-    html = (f"<p>The sequences the {esc(kind.training.trainer)} recipe trains on, in tokens: {esc(note)}. "
-            f"<code>over_Nk</code>: rows longer than N&times;1024 tokens (a trainer cuts them at its "
-            f"<code>max_length</code>, 1024 by default in TRL).</p>" + _table(stats))
+        return None, []
     chart = alt.Chart(alt.Data(values=points)).mark_bar().encode(
         x=alt.X("tokens:Q", bin=alt.Bin(maxbins=40), title="tokens"), y=alt.Y("count():Q", title="rows"),
         color=alt.Color("sequence:N")).properties(width=420, height=220)
-    return html, [Figure("Token lengths", chart, f"{note}.")]
+    return {"trainer": kind.training.trainer, "note": note, "stats": stats}, [Figure("Token lengths", chart, f"{note}.")]
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The report's Jinja2 environment: autoescaped, with the sample macros and filters."""
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined,
+                             trim_blocks=False, lstrip_blocks=False)
+    env.filters.update(FILTERS, fmt=_fmt)
+    macros = env.from_string(MACROS).module
+    env.globals.update(kv=macros.kv, code=macros.code, diff=macros.diff, badge=macros.badge)
+    return env
+
+
+def sample_template(kind: str) -> jinja2.Template:
+    sample = KINDS[kind].sample if kind in KINDS else None
+    return environment().from_string(sample or GENERIC_SAMPLE)
 
 
 def build_figures(store: Store, manifest: dict, samples: int = 5, counter: training.TokenCounter | None = None
-                  ) -> tuple[list[Figure], list[str], list[dict], str]:
+                  ) -> tuple[list[Figure], list[str], list[dict], dict | None]:
     """(charts, sample rows as HTML, a few rejects, the token-length section) for a version."""
     con = version_connection(store, manifest)
     q = _query(con)
-    figures = common_figures(q, manifest) + FIGURES.get(manifest["kind"], lambda q, m: [])(q, manifest)
+    kind = KINDS.get(manifest["kind"])
+    figures = common_figures(q, manifest) + (kind.figures(q, manifest) if kind and kind.figures else [])
     tokens, token_figures = token_section(q, manifest, counter or training.TokenCounter())
     figures += token_figures
-    render = SAMPLES.get(manifest["kind"], generic_sample)
-    order = SAMPLE_ORDER.get(manifest["kind"], DEFAULT_SAMPLE_ORDER)
+    template = sample_template(manifest["kind"])
+    order = kind.sample_order if kind else "hash(id), id"
     rows = q(f"select * from data order by {order} limit {int(samples)}")
     rejects = q("select stage, reason, location, left(detail, 300) detail from rejects "
                 f"order by stage, reason, location limit {int(samples) * 2}")
     con.close()
-    return figures, [render(r) for r in rows], rejects, tokens
+    return figures, [template.render(row=r) for r in rows], rejects, tokens
 
 
 def render_report(store: Store, manifest: dict, samples: int = 5, counter: training.TokenCounter | None = None) -> str:
@@ -146,30 +165,21 @@ def render_report(store: Store, manifest: dict, samples: int = 5, counter: train
     charts, specs = [], []
     for f in figures:
         spec = f.chart.properties(title=f.title).to_dict() if f.title else f.chart.to_dict()
-        cap = f"<p class='caption'>{esc(f.caption)}</p>" if f.caption else ""
-        if not _has_data(spec):  # Vega cannot scale an empty domain: say so instead of a broken chart
-            charts.append(f"<figure><h4>{esc(f.title)}</h4><p class='muted nodata'>no rows to chart</p></figure>")
-            continue
-        charts.append(f"<figure><div class='chart' id='chart-{len(specs)}' data-title='{esc(f.title)}'></div>{cap}</figure>")
-        specs.append(spec)
-    quality = "".join(f"<h3>{esc(name.replace('_', ' '))}</h3>{_table(rows)}"
-                      for name, rows in (m.get("quality") or {}).items())
-    filters = "".join([f"<p>{esc(caption)}.</p>{_table(rows)}" for caption, rows in filter_tables(m)]
-                      + [f"<p class='muted'>{esc(note)}</p>" for note in filter_notes(m)])
-    stages = _table([{"stage": s["stage"], "in": s["in"], "out": s["out"], "rejected": s["rejected"],
-                      "reasons": ", ".join(f"{k}={v}" for k, v in sorted(s["reasons"].items()))} for s in m["stages"]])
-    schema = _table([{"column": f["name"], "type": f["type"], "nullable": f["nullable"]} for f in m["schema"]])
-    config = config_yaml(m)
-    samples_html = "".join(f"<div class='sample'><h3>row {i + 1}</h3>{s}</div>" for i, s in enumerate(sample_html))
-    title = f"{m['dataset']}@{m['version']}: codekiln report"
-    return PAGE.format(
-        title=esc(title), heading=esc(f"{m['dataset']}@{m['version']}"), description=esc(m.get("description") or ""),
-        summary=_summary(m), charts="".join(charts), quality=quality or "<p class='muted'>none recorded</p>",
-        filters=filters,
-        tokens=(f"<h2>Token lengths</h2>{tokens}" if tokens else ""),
-        samples=samples_html or "<p class='muted'>no rows</p>", rejects=_table(rejects), stages=stages,
-        sources=_table(_sources(m)), schema=schema, config=code(config), css=CSS,
-        bundle=vega_bundle(), specs=_script_json(specs))
+        if _has_data(spec):  # Vega cannot scale an empty domain: the page says so instead
+            charts.append({"title": f.title, "caption": f.caption, "index": len(specs)})
+            specs.append(spec)
+        else:
+            charts.append({"title": f.title, "caption": f.caption, "index": None})
+    stages = [{"stage": s["stage"], "in": s["in"], "out": s["out"], "rejected": s["rejected"],
+               "reasons": ", ".join(f"{k}={v}" for k, v in sorted(s["reasons"].items()))} for s in m["stages"]]
+    return environment().from_string(PAGE).render(
+        m=m, summary=_summary(m), charts=charts, quality=m.get("quality") or {},
+        filters=filter_tables(m), filter_notes=filter_notes(m), tokens=tokens,
+        samples=[Markup(s) for s in sample_html], rejects=rejects, stages=stages,
+        sources=_sources(m), schema=[{"column": f["name"], "type": f["type"], "nullable": f["nullable"]}
+                                     for f in m["schema"]],
+        config=config_yaml(m), css=Markup(CSS), bundle=Markup(vega_bundle()),
+        specs=Markup(_script_json(specs)))
 
 
 def write_report(store: Store, manifest: dict, path: str, samples: int = 5,
@@ -203,45 +213,61 @@ details summary { cursor: pointer; font-weight: 600; }
 """
 
 PAGE = """<!DOCTYPE html>
+{%- macro table(rows) -%}
+{% if not rows %}<p class='muted'>none</p>{% else -%}
+<table class='grid'><tr>{% for c in rows[0] %}<th>{{ c }}</th>{% endfor %}</tr>
+{%- for r in rows %}<tr>{% for c in rows[0] %}<td>{{ r.get(c) | fmt }}</td>{% endfor %}</tr>{% endfor %}</table>
+{%- endif %}
+{%- endmacro %}
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>{title}</title>
-<style>{css}</style>
-<script>{bundle}</script>
+<title>{{ m.dataset }}@{{ m.version }}: codekiln report</title>
+<style>{{ css }}</style>
+<script>{{ bundle }}</script>
 </head>
 <body>
-<h1>{heading}</h1>
-<p>{description}</p>
-{summary}
+<h1>{{ m.dataset }}@{{ m.version }}</h1>
+<p>{{ m.description or '' }}</p>
+<table class='kv'>{% for k, v in summary %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table>
 <h2>Figures</h2>
-<div class="charts">{charts}</div>
+<div class="charts">
+{%- for c in charts %}
+{%- if c.index is none %}<figure><h4>{{ c.title }}</h4><p class='muted nodata'>no rows to chart</p></figure>
+{%- else %}<figure><div class='chart' id='chart-{{ c.index }}' data-title='{{ c.title }}'></div>
+{%- if c.caption %}<p class='caption'>{{ c.caption }}</p>{% endif %}</figure>
+{%- endif %}
+{%- endfor %}</div>
 <h2>Quality figures</h2>
-{quality}
+{% for name, rows in quality.items() %}<h3>{{ name.replace('_', ' ') }}</h3>{{ table(rows) }}{% else %}<p class='muted'>none recorded</p>{% endfor %}
 <h2>Decontamination and near-duplicates</h2>
-{filters}
-{tokens}
+{% for caption, rows in filters %}<p>{{ caption }}.</p>{{ table(rows) }}{% endfor %}
+{%- for note in filter_notes %}<p class='muted'>{{ note }}</p>{% endfor %}
+{% if tokens %}<h2>Token lengths</h2>
+<p>The sequences the {{ tokens.trainer }} recipe trains on, in tokens: {{ tokens.note }}.
+<code>over_Nk</code>: rows longer than N&times;1024 tokens (a trainer cuts them at its
+<code>max_length</code>, 1024 by default in TRL).</p>{{ table(tokens.stats) }}{% endif %}
 <h2>Sample rows</h2>
-{samples}
+{% for s in samples %}<div class='sample'><h3>row {{ loop.index }}</h3>{{ s }}</div>{% else %}<p class='muted'>no rows</p>{% endfor %}
 <h2>Rejects (first few)</h2>
-{rejects}
+{{ table(rejects) }}
 <h2>Stages</h2>
-{stages}
+{{ table(stages) }}
 <h2>Sources</h2>
-{sources}
+{{ table(sources) }}
 <h2>Schema</h2>
-{schema}
-<details><summary>Build config</summary>{config}</details>
+{{ table(schema) }}
+<details><summary>Build config</summary>{{ code(config) }}</details>
 <script>
-(function () {{
-  const specs = {specs};
-  window.codekilnCharts = {{total: specs.length, rendered: 0, failed: []}};
-  Promise.all(specs.map(function (spec, i) {{
-    return vegaEmbed("#chart-" + i, spec, {{renderer: "svg", actions: false}})
-      .then(function () {{ window.codekilnCharts.rendered += 1; }})
-      .catch(function (err) {{ window.codekilnCharts.failed.push(String(err)); console.error(err); }});
-  }})).then(function () {{ window.codekilnCharts.done = true; }});
-}})();
+(function () {
+  const specs = {{ specs }};
+  window.codekilnCharts = {total: specs.length, rendered: 0, failed: []};
+  Promise.all(specs.map(function (spec, i) {
+    return vegaEmbed("#chart-" + i, spec, {renderer: "svg", actions: false})
+      .then(function () { window.codekilnCharts.rendered += 1; })
+      .catch(function (err) { window.codekilnCharts.failed.push(String(err)); console.error(err); });
+  })).then(function () { window.codekilnCharts.done = true; });
+})();
 </script>
 </body>
 </html>

@@ -1,4 +1,4 @@
-"""How a version feeds a trainer: the one TRL recipe its kind has, and the sequences a trainer sees.
+"""How a version feeds a trainer: its kind's TRL recipe rendered, and the sequences a trainer sees.
 
 A recipe is Python source with three placeholders: `{load}` (the `load_dataset(...)` call: the Hub
 repo on a card, a local dry-run folder in the README), `{name}` (for the output folder) and, for
@@ -13,115 +13,12 @@ prompt + chosen and prompt + rejected; the report counts their tokens.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
 
+from codekiln.pipelines.kinds.base import Recipe
 from codekiln.transforms.lintseq.core import DIFF_TOKEN
 
 CONTEXT_LENGTHS = (1024, 2048, 4096, 8192, 32768)  # 1024: TRL's default max_length
 TRL_VERSION = "1.16"  # the TRL release the recipes are proven with (pyproject's `train` group)
-
-_PRECISION = "bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported()"
-_STEPS = "max_steps=-1,  # -1: num_train_epochs (3) over the whole split"
-
-
-@dataclass(frozen=True)
-class Recipe:
-    trainer: str  # SFT | DPO | KTO
-    intro: str  # Markdown: what the rows are to the trainer
-    code: str  # Python, with {load}, {name} (and {kto_weights}, {diff_token})
-    notes: str = ""  # Markdown after the code
-    adds_tokens: bool = False  # the recipe adds the diff token to the tokenizer (token counts do too)
-
-
-def _by_model_id(trainer: str, model_id: str, what: str, extra: str = "") -> str:
-    """The code of a recipe whose trainer loads the model and tokenizer from `model_id` itself."""
-    extra_line = f"\n                 {extra}" if extra else ""
-    return f'''import torch
-from datasets import load_dataset
-from trl import {trainer}Config, {trainer}Trainer
-
-model_id = "{model_id}"  # {what}: a Hub id or a local folder
-ds = {{load}}
-
-args = {trainer}Config(output_dir="{{name}}-{trainer.lower()}", {_STEPS}{extra_line}
-                 {_PRECISION})
-trainer = {trainer}Trainer(model=model_id, args=args, train_dataset=ds)
-trainer.train()
-'''
-
-
-SFT_LINTSEQ = Recipe(
-    trainer="SFT",
-    intro=("Rows are TRL prompt/completion pairs: `prompt` is the instruction (or the code the program "
-           "continues), `completion` the edit sequence, each edit after the diff token `{diff_token}`, "
-           "so the loss falls on the edits only. When `starts_from_prompt` is true the edits start from "
-           "the prompt's code and never write it again. `text` (= `prompt + completion`) is the same "
-           "example as one string, for trainers without a prompt/completion format; TRL ignores it "
-           "because the rows have a `prompt` column. The diff token is added to the tokenizer as one "
-           "token (not a special one, so decoding keeps it), and the embeddings grow if they have no room for it:"),
-    code=f'''import torch
-from datasets import load_dataset
-from transformers import AutoModelForCausalLM, AutoTokenizer
-from trl import SFTConfig, SFTTrainer
-
-model_id = "Qwen/Qwen2.5-0.5B"  # any causal LM: a Hub id or a local folder
-ds = {{load}}
-
-tokenizer = AutoTokenizer.from_pretrained(model_id)
-tokenizer.add_tokens(["{{diff_token}}"])  # one token, never split into pieces
-model = AutoModelForCausalLM.from_pretrained(model_id)
-if len(tokenizer) > model.get_input_embeddings().num_embeddings:  # room for it (Qwen has spare rows)
-    model.resize_token_embeddings(len(tokenizer))
-
-args = SFTConfig(output_dir="{{name}}-sft", {_STEPS}
-                 {_PRECISION})
-trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
-trainer.train()
-''',
-    notes=("At inference the program is `apply_edits(completion_edits(output), start)` (both in "
-           "`transforms.lintseq`), where `start` is the prompt when the model continues its code "
-           "(`starts_from_prompt`), else `\"\"`."),
-    adds_tokens=True,
-)
-
-SFT_CONVERSATIONAL = Recipe(
-    trainer="SFT",
-    intro=("Rows are TRL conversational prompt/completion pairs: `prompt` is the list of messages that was "
-           "sent, `completion` the model's reply as one assistant message (the loss falls on it only); "
-           "`messages` is the whole conversation (`prompt + completion`) for chat trainers that take one "
-           "list. The tokenizer needs a chat template (instruct models have one). For DPO on a model's "
-           "own answers, let the `labels` kind ask the model (`params.llm_samples` with an `llm:` block): "
-           "it judges every answer by execution, and `preferences` pairs them."),
-    code=_by_model_id("SFT", "Qwen/Qwen2.5-0.5B-Instruct", "any causal LM with a chat template"),
-)
-
-SFT_VARIANTS = Recipe(
-    trainer="SFT",
-    intro=("Rows are TRL prompt/completion pairs: `prompt` is the sampled problem followed by a newline, "
-           "`completion` its answer as `The answer is $\\boxed{...}$.` (from `answer_latex`), so the loss "
-           "falls on the answer only:"),
-    code=_by_model_id("SFT", "Qwen/Qwen2.5-0.5B", "any causal LM"),
-)
-
-DPO = Recipe(
-    trainer="DPO",
-    intro=("Rows are in TRL's preference format (`prompt`, `chosen`, `rejected`; the other columns are "
-           "ignored), plain strings or, with `format: conversational`, message lists (then the tokenizer "
-           "needs a chat template). Both sides of a pair have the same layout and line endings, so only "
-           "the code tells them apart. In the standard format each side continues the prompt; in the "
-           "conversational one each is the assistant's whole program (signature and docstring "
-           "included, as a chat model answers):"),
-    code=_by_model_id("DPO", "Qwen/Qwen2.5-0.5B-Instruct", "any causal LM"),
-)
-
-KTO = Recipe(
-    trainer="KTO",
-    intro=("Rows are in TRL's unpaired preference format (`prompt`, `completion`, `label`: whether the "
-           "completion agrees with the reference on the suite, the whole input pool and fresh inputs). "
-           "Passing and failing rows are rarely balanced, so the loss on the {kto_minority} side is "
-           "weighted, as the KTO paper (Ethayarajh et al., 2024, eq. 8) advises: {kto_counts}"),
-    code=_by_model_id("KTO", "Qwen/Qwen2.5-0.5B-Instruct", "any causal LM", extra="{kto_weights}"),
-)
 
 # the ratio of weighted desirable to undesirable examples the KTO paper recommends is in [1, 4/3]
 KTO_RATIO = 1.15

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from codekiln.pipelines.build import BuildResult, counts_table, stage_names
+from codekiln.pipelines.building.build import BuildResult
 from codekiln.pipelines.config import DatasetConfig
 from rich.console import Console
 from rich.live import Live
@@ -28,23 +28,23 @@ class BuildView:
 
     def __init__(self, cfg: DatasetConfig, enabled: bool = True):
         self.cfg = cfg
-        self.names = stage_names(cfg)
         self.live = Live(console=console, refresh_per_second=8, transient=True) \
             if enabled and sys.stdout.isatty() else None
 
     def __enter__(self):
         if self.live:
             self.live.__enter__()
-            self.update({})
+            self.update([])
         return self
 
     def __exit__(self, *exc):
         if self.live:
             self.live.__exit__(*exc)
 
-    def update(self, counters: dict) -> None:
+    def update(self, stages: list[dict]) -> None:
+        """`stages`: the per-stage counts so far (`counts_table` rows)."""
         if self.live:
-            self.live.update(_table(f"building {self.cfg.name} ...", counts_table(counters, self.names)))
+            self.live.update(_table(f"building {self.cfg.name} ...", stages))
 
 
 def print_summary(result: BuildResult) -> None:

@@ -66,7 +66,7 @@ def _count(text: str) -> int:
 
 def _store(args):
     """The store `report` and `diff` read (any root: DuckDB reads remote ones through fsspec)."""
-    from codekiln.pipelines.store import Store
+    from codekiln.pipelines.storage.store import Store
 
     return Store(_root(args))
 
@@ -257,12 +257,12 @@ def cmd_build(args, beam_args) -> int:
             create_runner(args.runner)
         except (ValueError, ImportError) as e:
             return _err(f"--runner {args.runner}: {str(e).splitlines()[0]}", 2)
-    from codekiln.pipelines.build import (
+    from codekiln.pipelines.building.build import (
         check_fields,
         check_references,
         check_runner,
     )
-    from codekiln.pipelines.store import Store
+    from codekiln.pipelines.storage.store import Store
 
     store = Store(_root(args))
     try:
@@ -316,8 +316,8 @@ def _model_server(gguf: str, configs):
 
 
 def _build_all(args, beam_args, configs, store) -> int:
-    from codekiln.pipelines import progress
-    from codekiln.pipelines.build import BuildRefused, DryRun, build_dataset
+    from codekiln.pipelines.building import progress
+    from codekiln.pipelines.building.build import BuildRefused, DryRun, build_dataset
 
     for cfg in configs:
         view = progress.BuildView(cfg, enabled=not args.quiet)
@@ -464,7 +464,7 @@ def cmd_init(args, _beam_args) -> int:
 
 
 def cmd_ls(args, _beam_args) -> int:
-    from codekiln.pipelines.store import Store
+    from codekiln.pipelines.storage.store import Store
     from rich.console import Console
     from rich.table import Table
 
@@ -486,7 +486,7 @@ def cmd_ls(args, _beam_args) -> int:
 
 
 def cmd_show(args, _beam_args) -> int:
-    from codekiln.pipelines.store import Store, StoreError
+    from codekiln.pipelines.storage.store import Store, StoreError
 
     try:
         manifest = Store(_root(args)).resolve(args.ref)
@@ -498,8 +498,8 @@ def cmd_show(args, _beam_args) -> int:
 
 def cmd_sql(args, _beam_args) -> int:
     import duckdb
-    from codekiln.pipelines.catalog import connect
-    from codekiln.pipelines.store import Store
+    from codekiln.pipelines.storage.catalog import connect
+    from codekiln.pipelines.storage.store import Store
 
     store = Store(_root(args))
     con = connect(store)
@@ -533,14 +533,14 @@ def cmd_sql(args, _beam_args) -> int:
 
 
 def cmd_publish(args, _beam_args) -> int:
-    from codekiln.pipelines.publish import (
+    from codekiln.pipelines.publishing.publish import (
         PublishError,
         check_repo_id,
         publish,
         repo_files,
         write_dir,
     )
-    from codekiln.pipelines.store import Store, StoreError
+    from codekiln.pipelines.storage.store import Store, StoreError
 
     store = Store(_root(args))
     try:
@@ -593,9 +593,9 @@ def cmd_publish(args, _beam_args) -> int:
 
 
 def cmd_report(args, _beam_args) -> int:
-    from codekiln.pipelines.report import write_report
-    from codekiln.pipelines.store import StoreError
-    from codekiln.pipelines.training import TokenCounter, TokenizerError
+    from codekiln.pipelines.publishing.report import write_report
+    from codekiln.pipelines.publishing.training import TokenCounter, TokenizerError
+    from codekiln.pipelines.storage.store import StoreError
 
     try:
         counter = TokenCounter(args.tokenizer)
@@ -618,8 +618,8 @@ def cmd_report(args, _beam_args) -> int:
 
 
 def cmd_diff(args, _beam_args) -> int:
-    from codekiln.pipelines.diff import diff_versions, format_diff
-    from codekiln.pipelines.store import StoreError
+    from codekiln.pipelines.storage.diff import diff_versions, format_diff
+    from codekiln.pipelines.storage.store import StoreError
 
     store = _store(args)
     try:
@@ -641,7 +641,7 @@ def _bad_files(manifest: dict, bad: list[str]) -> int:
 
 
 def cmd_verify(args, _beam_args) -> int:
-    from codekiln.pipelines.store import Store, StoreError
+    from codekiln.pipelines.storage.store import Store, StoreError
 
     store = Store(_root(args))
     name, _, version = (args.ref or "").partition("@")
@@ -671,7 +671,7 @@ def cmd_verify(args, _beam_args) -> int:
 
 
 def cmd_gc(args, _beam_args) -> int:
-    from codekiln.pipelines.store import Store
+    from codekiln.pipelines.storage.store import Store
     from codekiln.transforms.lease import clean_tmp
 
     store = Store(_root(args))
@@ -705,7 +705,7 @@ def cmd_sandbox(args, _beam_args) -> int:
 
 
 def cmd_cache(args, _beam_args) -> int:
-    from codekiln.pipelines.store import Store
+    from codekiln.pipelines.storage.store import Store
     from codekiln.transforms import fs
     from codekiln.transforms.llm.cache import cache_stats
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from codekiln.pipelines.catalog import create_view, ident, new_connection
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.storage.catalog import create_view, ident, new_connection
+from codekiln.pipelines.storage.store import Store
 
 _MISSING = object()
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from codekiln.pipelines.card import build_card, public_manifest, public_path
-from codekiln.pipelines.store import Store
+from codekiln.pipelines.publishing.card import build_card, public_manifest, public_path
+from codekiln.pipelines.storage.store import Store
 from codekiln.transforms import fs
 
 VERSION_TAG = re.compile(r"^v([1-9][0-9]*)$")

@@ -325,7 +325,8 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
     if sources and all(s.role == "samples" for s in sources):
         raise ConfigError(skey, "a labels dataset needs its problems (a tests dataset) besides its samples")
 
-    params = kinds.parse_params(kinds.KINDS[kind], d.get("params") or {}, f"{p}params")
+    params = parse_dataclass(kinds.KINDS[kind].params, d.get("params") or {}, f"{p}params",
+                             what=f"parameter for kind {kind!r}")
     beam_cfg = _beam(d.get("beam") or {}, f"{p}beam.")
     sandbox = parse_dataclass(SandboxConfig, d.get("sandbox") or {}, f"{p}sandbox")
     llm = parse_dataclass(LLMConfig, d["llm"], f"{p}llm") if d.get("llm") is not None else None

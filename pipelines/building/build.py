@@ -22,12 +22,13 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from codekiln import pipelines
-from codekiln.pipelines import distributed, kinds
+from codekiln.pipelines import kinds
+from codekiln.pipelines.building import distributed
+from codekiln.pipelines.building.mapping import DedupeById, Normaliser, RowPassthrough
+from codekiln.pipelines.building.shards import SHARDS_JSON, WriteShards
+from codekiln.pipelines.building.sources import ReadSources, list_files, sha256_files
 from codekiln.pipelines.config import ConfigError, DatasetConfig
-from codekiln.pipelines.mapping import DedupeById, Normaliser, RowPassthrough
-from codekiln.pipelines.shards import SHARDS_JSON, WriteShards
-from codekiln.pipelines.sources import ReadSources, list_files, sha256_files
-from codekiln.pipelines.store import STAGING, Store, read_json
+from codekiln.pipelines.storage.store import STAGING, Store, read_json
 from codekiln.schemas import REJECT_SCHEMA, schema_to_json
 from codekiln.transforms import fs
 from codekiln.transforms.decontaminate.beam import STAGE as DECONTAMINATE
@@ -35,7 +36,7 @@ from codekiln.transforms.decontaminate.beam import DecontaminateFn
 from codekiln.transforms.lease import clean_tmp, leased_tmpdir, release_tmpdir
 from codekiln.transforms.neardup.beam import STAGE as NEAR_DEDUPE
 from codekiln.transforms.neardup.beam import NearDedupe
-from codekiln.transforms.stage import METRICS_NAMESPACE, Stage, read_progress
+from codekiln.transforms.stage import METRICS_NAMESPACE, Stage, graph_stages, read_progress
 
 LOCAL_RUNNER = "FnApiRunner"  # DirectRunner would first try to download Prism on every run
 
@@ -49,9 +50,24 @@ class BuildResult:
     llm: dict | None = None  # this run's model usage (also when nothing new was committed)
 
 
+WRITE_REJECTS = "write_rejects"
+
+
+def _check_old(cfg, names):
+    old = stage_names(cfg)
+    with open("/tmp/stagecheck.log", "a") as f:
+        f.write(f"{cfg.name} {cfg.kind} {'OK' if old == names else 'MISMATCH'} old={old} new={names}\n")
+
+
 def stage_names(cfg: DatasetConfig) -> list[str]:
     filters = ["decontaminate"] * bool(cfg.decontaminate) + ["near_dedupe"] * cfg.dedupe.near
-    return ["read", "normalise", "dedupe", *kinds.stage_names(kinds.KINDS[cfg.kind], cfg.params, cfg.llm),
+    from codekiln.transforms.efa.params import efas_stages
+    from codekiln.transforms.preferences.core import labels_stages
+    from codekiln.transforms.testgen.suite import tests_stages
+    old = {"problems": (), "lintseq": ("split_functions", "lintseq") if getattr(cfg.params, "unit", None) == "function" else ("lintseq",),
+           "responses": ("render", "llm", "parse"), "preferences": ("pair",), "pragmatic": ("pragmatic",), "efa_variants": ("variants",)}
+    ks = old[cfg.kind] if cfg.kind in old else {"tests": tests_stages, "labels": labels_stages, "efas": efas_stages}[cfg.kind](cfg.params, cfg.llm)
+    return ["read", "normalise", "dedupe", *ks,
             *filters, "write"]
 
 
@@ -154,8 +170,8 @@ class _ProgressPoller:
 
 def check_fields(configs: list[DatasetConfig]) -> None:
     """Every mapped source field exists in the source's first records (a typo is a config error)."""
+    from codekiln.pipelines.building.sources import unmapped_fields
     from codekiln.pipelines.config import ConfigError
-    from codekiln.pipelines.sources import unmapped_fields
 
     for ci, cfg in enumerate(configs):
         for si, src in enumerate(cfg.sources):
@@ -174,7 +190,7 @@ def check_fields(configs: list[DatasetConfig]) -> None:
 def check_references(configs: list[DatasetConfig], store: Store) -> None:
     """Every `dataset:` source names a committed version or a dataset declared earlier in the file."""
     from codekiln.pipelines.config import ConfigError
-    from codekiln.pipelines.store import StoreError
+    from codekiln.pipelines.storage.store import StoreError
 
     declared: set[str] = set()
     for ci, cfg in enumerate(configs):
@@ -241,7 +257,7 @@ def check_runner(cfg: DatasetConfig, root: str, runner: str | None, beam_args: l
 
 
 def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None,
-                  beam_args: list[str] = (), on_progress: Callable[[dict], None] | None = None,
+                  beam_args: list[str] = (), on_progress: Callable[[list[dict]], None] | None = None,
                   allow_rejects: bool = False) -> BuildResult | DryRun:
     kind = kinds.KINDS[cfg.kind]
     args, local, dry = check_runner(cfg, store.root, runner, list(beam_args))
@@ -284,16 +300,19 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
             fs.join(staging, "data"), kind.schema_of(cfg.params).arrow, progress_dir=progress_dir)
         ((r_read, r_norm, r_dup, *r_kind, *r_filters, r_write)
          | "AllRejects" >> beam.Flatten()
-         | "WriteRejects" >> WriteShards(fs.join(staging, "rejects"), REJECT_SCHEMA, stage="write_rejects",
+         | "WriteRejects" >> WriteShards(fs.join(staging, "rejects"), REJECT_SCHEMA, stage=WRITE_REJECTS,
                                          group_fields=("stage", "reason")))
+        # the dataset's stages, as the graph counts them (the rejects' own writer is not one)
+        names = [s for s in graph_stages(p) if s != WRITE_REJECTS]
+        _check_old(cfg, names)
 
-        poller = _ProgressPoller(progress_dir, on_progress) if on_progress and progress_dir else nullcontext()
+        poller = (_ProgressPoller(progress_dir, lambda counters: on_progress(counts_table(counters, names)))
+                  if on_progress and progress_dir else nullcontext())
         with poller:  # the local runner's run() blocks until done: poll from before it starts
             result = p.run()
             result.wait_until_finish()
         if dry:
             return DryRun(cfg.name, runner or cfg.beam.runner, distributed.translated(result, p))
-        names = stage_names(cfg)
         counters = _counters(result)
         stages = counts_table(counters, names) if counters is not None else []
         return _commit(cfg, store, staging, stages, sources_info, args, _llm_usage(cfg, counters or {}),
@@ -313,11 +332,11 @@ def _filters(cfg: DatasetConfig, rows, staging: str, progress_dir: str | None):
     kind = kinds.KINDS[cfg.kind]
     rejects = []
     if cfg.decontaminate:
-        fields = cfg.decontaminate.fields or kinds.text_fields(kind, cfg.params)
+        fields = cfg.decontaminate.fields or kind.text_fields_of(cfg.params)
         rows, r = rows | Stage(DECONTAMINATE, DecontaminateFn(cfg.decontaminate, fields), progress_dir)
         rejects.append(r)
     if cfg.dedupe.near:
-        fields = cfg.dedupe.fields or kinds.text_fields(kind, cfg.params)
+        fields = cfg.dedupe.fields or kind.text_fields_of(cfg.params)
         rows, r = rows | NearDedupe(cfg.dedupe, fields, kind.document, fs.join(staging, "_spill"), progress_dir)
         rejects.append(r)
     return rows, rejects
@@ -336,7 +355,7 @@ def filter_figures(cfg: DatasetConfig, reject_files: list[str], by_stage: dict) 
         caught = _contaminated_by_benchmark(reject_files)
         items = item_counts(d.benchmarks)
         out["decontamination"] = {
-            "fields": list(d.fields or kinds.text_fields(kind, cfg.params)),
+            "fields": list(d.fields or kind.text_fields_of(cfg.params)),
             "ngram": d.ngram, "threshold": d.threshold, "min_tokens": d.min_tokens, "code": d.code,
             "benchmarks": {b: {"title": BENCHMARKS[b].title, "license": BENCHMARKS[b].license,
                                "items": items[b], "contaminated_rows": caught.get(b, 0)} for b in d.benchmarks},
@@ -347,7 +366,7 @@ def filter_figures(cfg: DatasetConfig, reject_files: list[str], by_stage: dict) 
         n = cfg.dedupe
         bands, rows_per_band = lsh_bands(n.threshold, n.num_perm)
         out["near_dedupe"] = {
-            "fields": list(n.fields or kinds.text_fields(kind, cfg.params)), "document": kind.document,
+            "fields": list(n.fields or kind.text_fields_of(cfg.params)), "document": kind.document,
             "threshold": n.threshold, "num_perm": n.num_perm, "ngram": n.ngram, "seed": n.seed,
             "bands": bands, "rows_per_band": rows_per_band, "library": _library("rensa"),
             "duplicate_rows": (by_stage.get(NEAR_DEDUPE) or {}).get("near_duplicate", 0),
@@ -364,7 +383,7 @@ def _library(name: str) -> str:
 def _contaminated_by_benchmark(reject_files: list[str]) -> dict[str, int]:
     if not reject_files:
         return {}
-    from codekiln.pipelines.catalog import create_view, new_connection
+    from codekiln.pipelines.storage.catalog import create_view, new_connection
 
     con = new_connection()
     create_view(con, "rejects", reject_files, [])
@@ -384,7 +403,7 @@ def _quality(kind: kinds.Kind, files: list[str]) -> dict:
     """The kind's figures (mutation scores, verdict counts, ...) computed by DuckDB over the data."""
     if not kind.quality or not files:
         return {}
-    from codekiln.pipelines.catalog import create_view, new_connection
+    from codekiln.pipelines.storage.catalog import create_view, new_connection
 
     con = new_connection()
     create_view(con, "data", files, [])  # files is never empty here

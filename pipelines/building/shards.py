@@ -24,7 +24,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 from codekiln.transforms import fs
 from codekiln.transforms.fs import file_digest
-from codekiln.transforms.stage import REJECTS, StageCounter, reject_row
+from codekiln.transforms.stage import REJECTS, CountingDoFn, StageCounter, reject_row
 
 MOD = 1 << 128
 BATCH_ROWS = 1000
@@ -40,7 +40,7 @@ def content_hash(hash_sum: int, rows: int) -> str:
     return f"{hash_sum:032x}-{rows}"
 
 
-class _ShardWriterDoFn(beam.DoFn):
+class _ShardWriterDoFn(CountingDoFn):
     def __init__(self, directory: str, schema: pa.Schema, max_rows: int, group_fields: tuple[str, ...],
                  stage: str, progress_dir: str | None):
         self.directory = directory

@@ -1,0 +1,5 @@
+"""The `codekiln` command line."""
+
+from codekiln.pipelines.cli.main import main
+
+__all__ = ["main"]

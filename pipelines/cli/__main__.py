@@ -1,0 +1,3 @@
+from codekiln.pipelines.cli.main import main
+
+main()

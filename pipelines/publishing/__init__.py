@@ -1,0 +1,1 @@
+"""What leaves the store: Hub publishing, dataset cards, HTML reports, training recipes."""
