@@ -251,6 +251,11 @@ def parse_dataclass(cls, raw: Any, key: str, what: str = "key"):
         raise ConfigError(f"{key}.{field_name}" if field_name in names else key, str(e)) from None
 
 
+def parse_params(kind: kinds.Kind, raw: Any, key: str):
+    """Validate a `params:` mapping against the kind's params dataclass, naming bad keys."""
+    return parse_dataclass(kind.params, raw, key, what=f"parameter for kind {kind.name!r}")
+
+
 def _matches(value: Any, tp: Any) -> bool:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -325,8 +330,7 @@ def _dataset(d: dict, p: str, base_dir: str) -> DatasetConfig:
     if sources and all(s.role == "samples" for s in sources):
         raise ConfigError(skey, "a labels dataset needs its problems (a tests dataset) besides its samples")
 
-    params = parse_dataclass(kinds.KINDS[kind].params, d.get("params") or {}, f"{p}params",
-                             what=f"parameter for kind {kind!r}")
+    params = parse_params(kinds.KINDS[kind], d.get("params") or {}, f"{p}params")
     beam_cfg = _beam(d.get("beam") or {}, f"{p}beam.")
     sandbox = parse_dataclass(SandboxConfig, d.get("sandbox") or {}, f"{p}sandbox")
     llm = parse_dataclass(LLMConfig, d["llm"], f"{p}llm") if d.get("llm") is not None else None

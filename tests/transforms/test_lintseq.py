@@ -6,8 +6,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from codekiln.pipelines.config import ConfigError
-from codekiln.pipelines.kinds import KINDS, parse_params
+from codekiln.pipelines.config import ConfigError, parse_params
+from codekiln.pipelines.kinds import KINDS
 from codekiln.transforms.lintseq import (
     Job,
     ProgramRejected,
