@@ -53,24 +53,6 @@ class BuildResult:
 WRITE_REJECTS = "write_rejects"
 
 
-def _check_old(cfg, names):
-    old = stage_names(cfg)
-    with open("/tmp/stagecheck.log", "a") as f:
-        f.write(f"{cfg.name} {cfg.kind} {'OK' if old == names else 'MISMATCH'} old={old} new={names}\n")
-
-
-def stage_names(cfg: DatasetConfig) -> list[str]:
-    filters = ["decontaminate"] * bool(cfg.decontaminate) + ["near_dedupe"] * cfg.dedupe.near
-    from codekiln.transforms.efa.params import efas_stages
-    from codekiln.transforms.preferences.core import labels_stages
-    from codekiln.transforms.testgen.suite import tests_stages
-    old = {"problems": (), "lintseq": ("split_functions", "lintseq") if getattr(cfg.params, "unit", None) == "function" else ("lintseq",),
-           "responses": ("render", "llm", "parse"), "preferences": ("pair",), "pragmatic": ("pragmatic",), "efa_variants": ("variants",)}
-    ks = old[cfg.kind] if cfg.kind in old else {"tests": tests_stages, "labels": labels_stages, "efas": efas_stages}[cfg.kind](cfg.params, cfg.llm)
-    return ["read", "normalise", "dedupe", *ks,
-            *filters, "write"]
-
-
 def pipeline_args(cfg: DatasetConfig, runner: str | None, beam_args: list[str]) -> tuple[list[str], bool]:
     """Beam arguments for this build; user BEAM_ARGS come last so they win, unchanged."""
     name = runner or cfg.beam.runner
@@ -304,7 +286,6 @@ def build_dataset(cfg: DatasetConfig, store: Store, *, runner: str | None = None
                                          group_fields=("stage", "reason")))
         # the dataset's stages, as the graph counts them (the rejects' own writer is not one)
         names = [s for s in graph_stages(p) if s != WRITE_REJECTS]
-        _check_old(cfg, names)
 
         poller = (_ProgressPoller(progress_dir, lambda counters: on_progress(counts_table(counters, names)))
                   if on_progress and progress_dir else nullcontext())

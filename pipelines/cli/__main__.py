@@ -1,3 +1,3 @@
 from codekiln.pipelines.cli.main import main
 
-main()
+raise SystemExit(main())

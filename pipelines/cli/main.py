@@ -119,6 +119,12 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("dir", nargs="?", default=".", help="where to put configs/ (default: .)")
     init.add_argument("--force", action="store_true", help="overwrite files that are already there")
 
+    sch = sub.add_parser("schema", help="print the JSON Schema of a config file (for editor completion)",
+                         description="Print (or write) the JSON Schema of codekiln config files. Point your "
+                                     "editor at it, e.g. a first line `# yaml-language-server: "
+                                     "$schema=codekiln.schema.json` in the YAML (the bundled configs have it).")
+    sch.add_argument("-o", "--output", metavar="FILE.json", help="write it here instead of printing it")
+
     ls = add("ls", "list datasets and versions with row counts and creation time")
     ls.add_argument("dataset", nargs="?", help="only this dataset")
 
@@ -446,7 +452,7 @@ def cmd_init(args, _beam_args) -> int:
 
     bundled = importlib.resources.files("codekiln.configs")
     target = os.path.join(args.dir, "configs")
-    files = [("", e) for e in bundled.iterdir() if e.name.endswith(".yaml")]
+    files = [("", e) for e in bundled.iterdir() if e.name.endswith((".yaml", ".json"))]
     for sub in ("samples", "corpora"):
         files += [(sub, e) for e in bundled.joinpath(sub).iterdir() if e.is_file()]
     paths = [(os.path.join(target, sub, e.name), e) for sub, e in sorted(files, key=lambda f: (f[0], f[1].name))]
@@ -460,6 +466,19 @@ def cmd_init(args, _beam_args) -> int:
     names = ", ".join(os.path.basename(p) for p, e in paths if p.endswith(".yaml"))
     print(f"wrote {len(paths)} files to {target}/ ({names})")
     print(f"next: cd {args.dir} && codekiln build configs/demo.yaml")
+    return 0
+
+
+def cmd_schema(args, _beam_args) -> int:
+    from codekiln.pipelines.config.schema import schema_json
+
+    text = schema_json()
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -733,7 +752,8 @@ def _read_text(path: str) -> str | None:
 
 
 COMMANDS = {"build": cmd_build, "init": cmd_init, "ls": cmd_ls, "show": cmd_show, "verify": cmd_verify, "gc": cmd_gc, "sql": cmd_sql, "sandbox": cmd_sandbox,
-            "cache": cmd_cache, "serve-model": cmd_serve_model, "publish": cmd_publish, "report": cmd_report, "diff": cmd_diff}
+            "cache": cmd_cache, "serve-model": cmd_serve_model, "publish": cmd_publish, "report": cmd_report, "diff": cmd_diff,
+            "schema": cmd_schema}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 from codekiln.pipelines import kinds
+from codekiln.pipelines.config import parse_params
 from codekiln.pipelines.publishing import training
 from codekiln.schemas import REJECT_SCHEMA, schema_to_json
 from codekiln.transforms import fs
@@ -38,7 +39,7 @@ def arrow_schema(manifest: dict) -> pa.Schema:
     """The version's Arrow schema: its kind's schema for the params it was built with (checked
     against the manifest's record of it, so a card never declares other features)."""
     kind = kinds.KINDS[manifest["kind"]]
-    params = kinds.parse_params(kind, manifest["config"].get("params") or {}, "params")
+    params = parse_params(kind, manifest["config"].get("params") or {}, "params")
     schema = kind.schema_of(params).arrow
     if schema_to_json(schema) != manifest["schema"]:
         raise ValueError(f"{manifest['dataset']}@{manifest['version']} was written with a schema this "

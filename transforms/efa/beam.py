@@ -19,7 +19,6 @@ from codekiln.transforms.efa.params import (  # noqa: F401
     MAX_VARIANTS,
     EfaParams,
     VariantParams,
-    efas_stages,
 )
 from codekiln.transforms.efa.validate import (
     MAX_RESPONSE_CHARS,

@@ -36,11 +36,6 @@ class VariantParams:
             raise ValueError(f"variants_per_efa must be <= {MAX_VARIANTS}")
 
 
-def efas_stages(params, llm) -> tuple[str, ...]:
-    llm_stages = ("render_efa_prompt", "llm", "candidates") if llm is not None and params.llm_samples else ()
-    return (*llm_stages, "expand", "validate")
-
-
 def funnel_sql(group_by: str = "") -> str:
     """The EFA funnel over `data` (one query for the manifest, the card and the report): the
     candidates, then how many pass each of the five tests in order (they run in order)."""

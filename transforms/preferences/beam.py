@@ -17,7 +17,6 @@ from codekiln.transforms.preferences.core import (
     PairParams,
     first_failure,
     label_rows,
-    labels_stages,  # noqa: F401 - re-exported
     pairs,
 )
 from codekiln.transforms.preferences.samples import as_candidate

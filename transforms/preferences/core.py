@@ -357,8 +357,3 @@ def pairs(labels: list[dict], params: PairParams) -> list[tuple[dict, dict]]:
 
 def first_failure(verdicts: list[str]) -> str:
     return next((v for v in verdicts if v != "passed"), "passed")
-
-
-def labels_stages(params, llm) -> tuple[str, ...]:
-    llm_stages = ("render_solve", "llm", "parse_solutions") if llm is not None and params.llm_samples else ()
-    return ("join_samples", *llm_stages, "label")

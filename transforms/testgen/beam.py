@@ -21,7 +21,6 @@ from codekiln.transforms.testgen.suite import (
     TestgenParams,
     build_suites,
     runnable_tests,
-    tests_stages,  # noqa: F401 - re-exported
 )
 
 

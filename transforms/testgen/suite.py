@@ -637,8 +637,3 @@ def _reduce(w: _Work, results: list[Outcome], params: TestgenParams) -> dict:
         "timeout_s": w.timeout_s,
         "step_budget": w.step_budget,
     }
-
-
-def tests_stages(params, llm) -> tuple[str, ...]:
-    llm_stages = ("render_test_prompts", "llm", "parse_test_proposals") if llm is not None else ()
-    return (*llm_stages, "testgen")
