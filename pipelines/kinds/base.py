@@ -4,6 +4,7 @@ every kind module shares. Importing this loads neither Beam nor a method: the bu
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,6 +75,11 @@ class Kind:
     def builder(self) -> Callable[[Any, Any, BuildContext], tuple[Any, list[Any]]]:
         module, attr = self.build.split(":")
         return getattr(importlib.import_module(module), attr)
+
+    def recorded_params(self, recorded: dict):
+        """The params a manifest recorded (validated when it was built), as the dataclass again."""
+        names = {f.name for f in dataclasses.fields(self.params)}
+        return self.params(**{k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in names})
 
     def schema_of(self, params) -> DatasetSchema:
         return self.schema_for(params) if self.schema_for else self.schema

@@ -15,7 +15,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 from codekiln.pipelines import kinds
-from codekiln.pipelines.config import parse_params
 from codekiln.pipelines.publishing import training
 from codekiln.schemas import REJECT_SCHEMA, schema_to_json
 from codekiln.transforms import fs
@@ -39,7 +38,7 @@ def arrow_schema(manifest: dict) -> pa.Schema:
     """The version's Arrow schema: its kind's schema for the params it was built with (checked
     against the manifest's record of it, so a card never declares other features)."""
     kind = kinds.KINDS[manifest["kind"]]
-    params = parse_params(kind, manifest["config"].get("params") or {}, "params")
+    params = kind.recorded_params(manifest["config"].get("params") or {})
     schema = kind.schema_of(params).arrow
     if schema_to_json(schema) != manifest["schema"]:
         raise ValueError(f"{manifest['dataset']}@{manifest['version']} was written with a schema this "
@@ -56,14 +55,47 @@ def _uncompressed_bytes(paths: list[str]) -> int:
     return total
 
 
+_DTYPES = {"double": "float64", "float": "float32", "halffloat": "float16"}
+
+
+def hf_features(schema: pa.Schema) -> list[dict]:
+    """An Arrow schema as the `features` of a card's `dataset_info` (what `datasets` writes and
+    checks on load), without importing `datasets`; a type this does not know is left to it."""
+    try:
+        return [{"name": f.name, **_feature(f.type)} for f in schema]
+    except NotImplementedError:
+        from datasets import Features
+
+        return Features.from_arrow_schema(schema)._to_yaml_list()
+
+
+def _feature(t: pa.DataType) -> dict:
+    if pa.types.is_struct(t):
+        return {"struct": [{"name": t.field(i).name, **_feature(t.field(i).type)} for i in range(t.num_fields)]}
+    if pa.types.is_list(t):
+        return {"list": _inner(t.value_type)}
+    return {"dtype": _dtype(t)}
+
+
+def _inner(t: pa.DataType):
+    if pa.types.is_struct(t):
+        return [{"name": t.field(i).name, **_feature(t.field(i).type)} for i in range(t.num_fields)]
+    if pa.types.is_list(t):
+        return {"list": _inner(t.value_type)}
+    return _dtype(t)
+
+
+def _dtype(t: pa.DataType) -> str:
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_boolean(t) or pa.types.is_integer(t) \
+            or pa.types.is_floating(t):
+        return _DTYPES.get(str(t), str(t))
+    raise NotImplementedError(str(t))
+
+
 def card_data(manifest: dict, data_files: dict[str, list[str]], reject_files: list[str],
               with_rejects: bool) -> DatasetCardData:
     """YAML metadata: license, task categories, size, tags, `configs` (data files per split) and
     `dataset_info` (features and row counts, which `datasets` verifies when it loads)."""
-    from datasets import DatasetInfo, Features, SplitDict, SplitInfo
-    from datasets.info import DatasetInfosDict
-    from datasets.utils.metadata import MetadataConfigs
-
     kind = kinds.KINDS[manifest["kind"]]
     rows = sum(s["rows"] for s in manifest["splits"].values())
     domains = sorted({(s.get("domain") or "") for s in manifest["config"].get("sources", [])} - {""})
@@ -74,23 +106,19 @@ def card_data(manifest: dict, data_files: dict[str, list[str]], reject_files: li
         size_categories=[size_category(rows)],
         tags=sorted({"codekiln", manifest["kind"].replace("_", "-"), *kind.tags, *domains}),
     )
-    configs = {DATA_CONFIG: {"data_files": [{"split": split, "path": f"data/{split}-*.parquet"}
-                                            for split in sorted(manifest["splits"])]}}
-    splits = SplitDict()
-    for split in sorted(manifest["splits"]):
-        splits.add(SplitInfo(name=split, num_examples=manifest["splits"][split]["rows"],
-                             num_bytes=_uncompressed_bytes(data_files[split])))
-    infos = {DATA_CONFIG: DatasetInfo(features=Features.from_arrow_schema(arrow_schema(manifest)),
-                                      splits=splits, config_name=DATA_CONFIG)}
+    configs = [{"config_name": DATA_CONFIG, "data_files": [{"split": split, "path": f"data/{split}-*.parquet"}
+                                                           for split in sorted(manifest["splits"])]}]
+    infos = [{"config_name": DATA_CONFIG, "features": hf_features(arrow_schema(manifest)),
+              "splits": [{"name": split, "num_bytes": _uncompressed_bytes(data_files[split]),
+                          "num_examples": manifest["splits"][split]["rows"]} for split in sorted(manifest["splits"])]}]
     if with_rejects and manifest["rejects"]["rows"]:
-        configs[REJECTS_CONFIG] = {"data_files": [{"split": "train", "path": "rejects/*.parquet"}]}
-        rsplits = SplitDict()
-        rsplits.add(SplitInfo(name="train", num_examples=manifest["rejects"]["rows"],
-                              num_bytes=_uncompressed_bytes(reject_files)))
-        infos[REJECTS_CONFIG] = DatasetInfo(features=Features.from_arrow_schema(REJECT_SCHEMA),
-                                            splits=rsplits, config_name=REJECTS_CONFIG)
-    MetadataConfigs(configs).to_dataset_card_data(data)
-    DatasetInfosDict(infos).to_dataset_card_data(data)
+        configs.append({"config_name": REJECTS_CONFIG, "data_files": [{"split": "train", "path": "rejects/*.parquet"}]})
+        infos.append({"config_name": REJECTS_CONFIG, "features": hf_features(REJECT_SCHEMA),
+                      "splits": [{"name": "train", "num_bytes": _uncompressed_bytes(reject_files),
+                                  "num_examples": manifest["rejects"]["rows"]}]})
+    data.configs = configs
+    # as `datasets` writes it: one config named `default` goes without its name
+    data.dataset_info = ({k: v for k, v in infos[0].items() if k != "config_name"} if len(infos) == 1 else infos)
     data.codekiln = {"dataset": manifest["dataset"], "version": manifest["version"], "kind": manifest["kind"],
                      "fingerprint": manifest["fingerprint"], "config_sha256": manifest["config_sha256"]}
     return data

@@ -241,3 +241,18 @@ def test_an_empty_version_is_refused_with_the_reason(tmp_path):
                    check=False)
     assert proc.returncode == 1 and "no rows in split 'train' (1 rejects)" in proc.stderr
     assert not out.exists()
+
+
+def test_card_features_are_what_datasets_writes_for_every_schema():
+    """The card writes `dataset_info.features` itself (so publishing starts without importing
+    `datasets`): it must be exactly what `datasets` writes, for every kind's schema."""
+    import pyarrow as pa
+    from codekiln.pipelines.kinds import KINDS
+    from codekiln.pipelines.publishing.card import hf_features
+    from codekiln.schemas.preferences import PREFERENCES_CONVERSATIONAL
+
+    schemas = [k.schema.arrow for k in KINDS.values()] + [PREFERENCES_CONVERSATIONAL.arrow, REJECT_SCHEMA]
+    schemas.append(pa.schema([("f", pa.float32()), ("nested", pa.list_(pa.list_(pa.int32()))),
+                              ("s", pa.struct([("a", pa.list_(pa.string()))]))]))
+    for schema in schemas:
+        assert hf_features(schema) == datasets.Features.from_arrow_schema(schema)._to_yaml_list(), schema

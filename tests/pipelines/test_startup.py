@@ -30,3 +30,21 @@ def test_a_config_parses_without_beam():
              "print('apache_beam' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True).stdout
     assert out.strip() == "False"
+
+
+HEAVY = ("apache_beam", "datasets", "pandas", "pydantic", "altair")
+PUBLISH_PROBE = """
+import sys
+from codekiln.pipelines.cli import main
+assert main(["publish", "lintseq", "--repo", "me/x", "--root", sys.argv[1], "--dry-run", sys.argv[2]]) == 0
+print(sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3].split(","))))
+"""
+
+
+def test_publish_dry_run_loads_no_heavy_library(demo_store, tmp_path):
+    """A dry-run publish writes the card without `datasets`, pandas, pydantic or Beam (it starts
+    in about a second: benchmarks/startup.py)."""
+    out = subprocess.run([sys.executable, "-c", PUBLISH_PROBE, str(demo_store), str(tmp_path / "dry"), ",".join(HEAVY)],
+                         capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "dry" / "README.md").exists()
