@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import yaml
 from codekiln.pipelines import kinds
 from codekiln.pipelines.publishing import training
+from codekiln.pipelines.storage.manifest import Manifest
 from codekiln.schemas import REJECT_SCHEMA, schema_to_json
 from codekiln.transforms import fs
 from huggingface_hub import DatasetCard, DatasetCardData
@@ -97,7 +98,7 @@ def card_data(manifest: dict, data_files: dict[str, list[str]], reject_files: li
     """YAML metadata: license, task categories, size, tags, `configs` (data files per split) and
     `dataset_info` (features and row counts, which `datasets` verifies when it loads)."""
     kind = kinds.KINDS[manifest["kind"]]
-    rows = sum(s["rows"] for s in manifest["splits"].values())
+    rows = Manifest.of(manifest).rows
     domains = sorted({(s.get("domain") or "") for s in manifest["config"].get("sources", [])} - {""})
     data = DatasetCardData(
         license=manifest.get("license") or "other",
@@ -287,8 +288,8 @@ def label_counts(paths: list[str]) -> tuple[int, int]:
 
 def card_body(manifest: dict, repo_id: str, with_rejects: bool, data_files: dict[str, list[str]]) -> str:
     m = manifest
-    rows = sum(s["rows"] for s in m["splits"].values())
-    splits = ", ".join(f"`{k}` {v['rows']:,}" for k, v in sorted(m["splits"].items()))
+    typed = Manifest.of(m)
+    rows, splits = typed.rows, typed.per_split("`{split}` {rows:,}")
     sandbox = ""
     if m.get("sandbox"):
         sandbox = (f"\n\nCode was executed in codekiln's sandbox (isolation `{m['sandbox']['isolation']}`; "

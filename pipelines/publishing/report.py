@@ -23,6 +23,7 @@ from codekiln.pipelines.kinds.render import W as WIDTH
 from codekiln.pipelines.publishing import training
 from codekiln.pipelines.publishing.card import config_yaml, filter_notes, filter_tables, public_path
 from codekiln.pipelines.storage.catalog import version_connection
+from codekiln.pipelines.storage.manifest import Manifest
 from codekiln.pipelines.storage.store import Store
 from codekiln.transforms import fs
 from markupsafe import Markup
@@ -61,8 +62,8 @@ def _fmt(v):
 
 
 def _summary(m: dict) -> list[tuple[str, str]]:
-    rows = sum(s["rows"] for s in m["splits"].values())
-    per_split = ", ".join(f"{k} {v['rows']:,}" for k, v in m["splits"].items())
+    typed = Manifest.of(m)
+    rows, per_split = typed.rows, typed.per_split()
     items = [("dataset", f"{m['dataset']}@{m['version']}"), ("kind", m["kind"]), ("method", m["method"]),
              ("rows", f"{rows:,} ({per_split})"),
              ("rejects", f"{m['rejects']['rows']:,}"), ("created", m["created_at"]),

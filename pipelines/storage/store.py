@@ -28,6 +28,7 @@ import re
 import time
 import uuid
 
+from codekiln.pipelines.storage.manifest import Manifest
 from codekiln.transforms import fs
 from codekiln.transforms.fs import file_digest
 from codekiln.transforms.lease import Lease, alive
@@ -84,9 +85,9 @@ class Store:
                 continue
             try:
                 m = read_json(path)
-                if not isinstance(m, dict) or not {"dataset", "version", "version_number", "splits",
-                                                   "rejects", "fingerprint"} <= m.keys():
-                    raise ValueError("not a codekiln manifest (keys missing)")
+                if not isinstance(m, dict):
+                    raise ValueError("not a codekiln manifest (not a JSON object)")
+                Manifest.of(m)  # typed: a manifest that does not fit the model is broken, not half-read
             except (ValueError, UnicodeDecodeError) as e:
                 self._problem(f"{path}: the manifest does not parse ({type(e).__name__}: {str(e)[:120]})")
                 continue

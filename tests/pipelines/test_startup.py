@@ -32,7 +32,7 @@ def test_a_config_parses_without_beam():
     assert out.strip() == "False"
 
 
-HEAVY = ("apache_beam", "datasets", "pandas", "pydantic", "altair")
+HEAVY = ("apache_beam", "datasets", "pandas", "altair", "duckdb")
 PUBLISH_PROBE = """
 import sys
 from codekiln.pipelines.cli import main
@@ -42,7 +42,7 @@ print(sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3].split(",")
 
 
 def test_publish_dry_run_loads_no_heavy_library(demo_store, tmp_path):
-    """A dry-run publish writes the card without `datasets`, pandas, pydantic or Beam (it starts
+    """A dry-run publish writes the card without `datasets`, pandas, Altair, DuckDB or Beam (it starts
     in about a second: benchmarks/startup.py)."""
     out = subprocess.run([sys.executable, "-c", PUBLISH_PROBE, str(demo_store), str(tmp_path / "dry"), ",".join(HEAVY)],
                          capture_output=True, text=True, cwd=REPO, check=True).stdout

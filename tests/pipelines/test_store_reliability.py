@@ -254,3 +254,18 @@ def test_a_mapping_typo_is_a_config_error_before_any_work(tmp_path):
     r = run_cli("build", str(config), "--root", str(root), check=False)
     assert r.returncode == 2 and "source.fields.prompt" in r.stderr and "'promt'" in r.stderr
     assert "task_id" in r.stderr and not root.exists()
+
+
+def test_a_manifest_that_does_not_fit_the_model_is_broken_not_half_read(tmp_path):
+    from codekiln.pipelines.storage.manifest import Manifest
+    from codekiln.pipelines.storage.store import Store
+
+    root = tmp_path / "store"
+    run_cli("build", _config(tmp_path, "a", humaneval(3), dataset="a"), "--root", str(root), "-q", env=_env(tmp_path))
+    path = root / "a" / "v1" / "manifest.json"
+    good = json.loads(path.read_text())
+    assert Manifest.of(good).rows == 3 and Manifest.of(good).ref == "a@v1"
+    bad = dict(good, splits={"train": dict(good["splits"]["train"], rows="three")})
+    path.write_text(json.dumps(bad))
+    store = Store(str(root))
+    assert store.manifests() == [] and "does not parse" in store.problems[0] and "rows" in store.problems[0]
