@@ -16,6 +16,7 @@ from codekiln.pipelines.config import FieldSpec, SourceConfig
 from codekiln.schemas import content_id
 from codekiln.transforms import pyast
 from codekiln.transforms.preferences.samples import sample_record
+from codekiln.transforms.records import ORIGIN, Origin, origin
 from codekiln.transforms.spill import spill_and_decide
 from codekiln.transforms.stage import Reject
 
@@ -137,7 +138,8 @@ def _parse(src: str, name: str) -> ast.Module:
 
 
 class Normaliser:
-    """Stage function: raw source envelope -> one canonical problem record (with `_origin`)."""
+    """Stage function: raw source envelope -> one canonical problem record (with its
+    `records.ORIGIN`, which dedupe uses and drops)."""
 
     def __init__(self, sources: tuple[SourceConfig, ...]):
         self.sources = {s.name: s for s in sources}
@@ -175,8 +177,7 @@ class Normaliser:
             "tests": tests,
             "tests_kind": tests_kind,
             "metadata": metadata,
-            "_origin": [self.order[src.name], envelope["file_index"], envelope["index"],
-                        envelope["source"], envelope["location"]],
+            ORIGIN: origin(self.order[src.name], envelope),
         }
 
     @staticmethod
@@ -207,13 +208,12 @@ class RowPassthrough:
         name = envelope.get("source_name")
         if name in self.samples:
             row = sample_record(row, name, envelope["location"])
-            row["_origin"] = [self.samples[name], envelope["file_index"], envelope["index"],
-                              envelope["source"], envelope["location"]]
+            row[ORIGIN] = origin(self.samples[name], envelope)
             yield row
             return
         if not row.get("id"):
             raise Reject("missing_field", "id: the row has no id")
-        row["_origin"] = [0, envelope["file_index"], envelope["index"], envelope["source"], envelope["location"]]
+        row[ORIGIN] = origin(0, envelope)
         yield row
 
 
@@ -239,12 +239,12 @@ class DedupeById(beam.PTransform):
 
 
 def _position(record: dict) -> tuple[int, int, int]:
-    return tuple(record["_origin"][:3])
+    return Origin.of(record).position
 
 
 def _id_key(record: dict):
-    origin = record["_origin"]
-    yield record["id"], (_position(record), f"{origin[3]} {origin[4]}")
+    where = Origin.of(record)
+    yield record["id"], (where.position, f"{where.source} {where.location}")
 
 
 def _duplicates(item):
@@ -256,10 +256,10 @@ def _duplicates(item):
 
 
 def _judge_id(record: dict, losers: dict):
-    origin = record["_origin"]
-    row = {k: v for k, v in record.items() if k != "_origin"}
+    where = Origin.of(record)
+    row = {k: v for k, v in record.items() if k != ORIGIN}
     first = losers.get((row["id"], _position(record))) if losers else None
     if first is None:
         return row, None
-    return row, ("duplicate_id", origin[3], origin[4],
+    return row, ("duplicate_id", where.source, where.location,
                  f"id {row['id']} (source_id {row.get('source_id')!r}) first seen at {first}")

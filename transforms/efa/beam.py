@@ -31,7 +31,7 @@ from codekiln.transforms.execution.beam import PooledFn
 from codekiln.transforms.llm.handler import LLMChoice, requests_for
 from codekiln.transforms.llm.join import WithModelOutputs
 from codekiln.transforms.llm.prompts import MissingField, PromptTemplate
-from codekiln.transforms.records import metadata
+from codekiln.transforms.records import LLM_CANDIDATES, metadata
 from codekiln.transforms.stage import BatchStage, Reject, Stage
 
 PACKAGES = ("sympy", "mpmath")  # what the contract lets an EFA import beyond the standard library
@@ -46,7 +46,7 @@ def _sandbox(ctx):
 
 def expand(r: dict):
     """Stage function: a seed -> one record per candidate (the model's, then the source's)."""
-    cands = list(r.get("_llm_candidates") or [])
+    cands = list(r.get(LLM_CANDIDATES) or [])
     meta = metadata(r)
     source_cands = meta.get("candidates")
     if isinstance(source_cands, list):
@@ -125,7 +125,7 @@ def build_efas(records, params: EfaParams, ctx):
     rejects = []
     if ctx.llm is not None and params.llm_samples:  # the model's candidates for each seed
         records, rejects = records | WithModelOutputs(
-            ctx, key_field="id", field="_llm_candidates", render=RenderEfaPrompt(ctx.llm, params.llm_samples),
+            ctx, key_field="id", field=LLM_CANDIDATES, render=RenderEfaPrompt(ctx.llm, params.llm_samples),
             render_stage="render_efa_prompt", parse=candidate, parse_stage="candidates")
     cands, r_exp = records | Stage("expand", expand, ctx.progress_dir)
     rows, r_val = cands | BatchStage("validate", ValidateFn(params, _sandbox(ctx), ctx.exec_cache_dir),

@@ -20,6 +20,7 @@ from codekiln.transforms.preferences.core import (
     pairs,
 )
 from codekiln.transforms.preferences.samples import as_candidate
+from codekiln.transforms.records import LLM_CANDIDATES
 from codekiln.transforms.stage import MERGED, BatchStage, Reject, Stage
 
 
@@ -36,7 +37,7 @@ class LabelFn(PooledFn):
         for r in rows:
             samples = sorted(r.pop("_samples", []), key=lambda s: (s["origin"], s["location"]))
             extra[r["problem_id"]] = ([as_candidate(s, r.get("prompt") or "") for s in samples]
-                                      + r.pop("_llm_candidates", []))
+                                      + r.pop(LLM_CANDIDATES, []))
         out = []
         for row, labelled in zip(rows, label_rows(rows, extra, self.params, self.pool.run_many), strict=True):
             if isinstance(labelled, NotLabelled):
@@ -102,7 +103,7 @@ def build_labels(rows, params: LabelParams, ctx):
     rejects.append(r_join)
     if ctx.llm is not None and params.llm_samples:  # the policy's samples as candidates
         rows, r_model = rows | WithModelOutputs(
-            ctx, key_field="problem_id", field="_llm_candidates", render=RenderSolve(ctx.llm, params.llm_samples),
+            ctx, key_field="problem_id", field=LLM_CANDIDATES, render=RenderSolve(ctx.llm, params.llm_samples),
             render_stage="render_solve", parse=ParseSolution(), parse_stage="parse_solutions")
         rejects += r_model
     labels, r_label = rows | BatchStage("label", LabelFn(params, ctx.sandbox, ctx.exec_cache_dir),
