@@ -29,6 +29,7 @@ from codekiln.transforms.execution.sandbox import SandboxConfig
 from codekiln.transforms.llm.config import LLMConfig
 from codekiln.transforms.neardup.minhash import NearDedupeParams
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -78,6 +79,9 @@ def _license(value: str | None) -> str | None:
         raise ConfigError("", f"{value!r} is not a license identifier: use the Hub's lowercase ids "
                               "(mit, apache-2.0, cc-by-4.0, ...) or `other`")
     return value
+
+
+License = Annotated[str | None, AfterValidator(_license)]
 
 
 class Section(BaseModel):
@@ -174,13 +178,8 @@ class SourceConfig(Section):
     metadata: Strings = ()  # source fields kept as JSON in `metadata`; ("*",) = all unmapped
     hf_split: str | None = Field(None, alias="split")
     hf_name: str | None = Field(None, alias="config_name")
-    license: str | None = None  # the source's license (SPDX id), shown on dataset cards
+    license: License = None  # the source's license (SPDX id), shown on dataset cards
     role: Literal["rows", "samples"] = "rows"  # samples: candidate programs for `labels`
-
-    @field_validator("license")
-    @classmethod
-    def _license(cls, v):
-        return _license(v)
 
     @classmethod
     def prepare(cls, s: dict, context: dict) -> dict:
@@ -264,7 +263,7 @@ class DatasetConfig(Section):
     name: str
     kind: str
     description: str = ""
-    license: str | None = None
+    license: License = None
     split: str = "train"
     sources: tuple[SourceConfig, ...]
     params: Any  # the kind's params dataclass instance
@@ -274,11 +273,6 @@ class DatasetConfig(Section):
     max_reject_fraction: float = 0.5  # a stage rejecting more of its input fails the build
     decontaminate: InstanceOf[DecontaminationParams] | None = None
     dedupe: InstanceOf[NearDedupeParams] = NearDedupeParams()
-
-    @field_validator("license")
-    @classmethod
-    def _license(cls, v):
-        return _license(v)
 
     @field_validator("name")
     @classmethod
