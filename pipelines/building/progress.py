@@ -6,7 +6,7 @@ import sys
 
 from codekiln.pipelines.building.build import BuildResult
 from codekiln.pipelines.config import DatasetConfig
-from codekiln.pipelines.storage.manifest import Manifest
+from codekiln.pipelines.storage import manifest
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -52,7 +52,7 @@ def print_summary(result: BuildResult) -> None:
     m = result.manifest
     if result.stages:
         console.print(_table(f"{result.dataset}: per-stage counts", result.stages))
-    rows = Manifest.of(m).rows
+    rows = manifest.rows(m)
     for stage, u in ((result.llm or {}).get("stages") or {}).items():
         console.print(f"{stage}: {u['requests_sent']} requests sent, {u['cache_hits']} cache hits, "
                       f"{u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens, "

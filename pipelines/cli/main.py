@@ -483,7 +483,7 @@ def cmd_schema(args, _beam_args) -> int:
 
 
 def cmd_ls(args, _beam_args) -> int:
-    from codekiln.pipelines.storage.manifest import Manifest
+    from codekiln.pipelines.storage.manifest import rows as manifest_rows
     from codekiln.pipelines.storage.store import Store
     from rich.console import Console
     from rich.table import Table
@@ -498,7 +498,7 @@ def cmd_ls(args, _beam_args) -> int:
     for col in ("dataset", "version", "kind", "rows", "rejects", "created_at", "fingerprint"):
         table.add_column(col, justify="right" if col in ("rows", "rejects") else "left")
     for m in manifests:
-        rows = Manifest.of(m).rows
+        rows = manifest_rows(m)
         table.add_row(m["dataset"], m["version"], m["kind"], str(rows), str(m["rejects"]["rows"]),
                       m["created_at"], m["fingerprint"][:12])
     Console(width=200).print(table)

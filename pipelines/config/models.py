@@ -430,10 +430,7 @@ def _yaml_type(tp: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         return typing.Union[tuple(_yaml_type(t) for t in typing.get_args(tp))]  # noqa: UP007
-    if origin is tuple:
-        args = typing.get_args(tp)
-        return list[_yaml_type(args[0]) if args else Any]
-    if origin is list:
+    if origin in (tuple, list):
         args = typing.get_args(tp)
         return list[_yaml_type(args[0]) if args else Any]
     return tp

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import yaml
 from codekiln.pipelines import kinds
 from codekiln.pipelines.publishing import training
-from codekiln.pipelines.storage.manifest import Manifest
+from codekiln.pipelines.storage.manifest import per_split as manifest_per_split
+from codekiln.pipelines.storage.manifest import rows as manifest_rows
 from codekiln.schemas import REJECT_SCHEMA, schema_to_json
 from codekiln.transforms import fs
 from huggingface_hub import DatasetCard, DatasetCardData
@@ -98,7 +99,7 @@ def card_data(manifest: dict, data_files: dict[str, list[str]], reject_files: li
     """YAML metadata: license, task categories, size, tags, `configs` (data files per split) and
     `dataset_info` (features and row counts, which `datasets` verifies when it loads)."""
     kind = kinds.KINDS[manifest["kind"]]
-    rows = Manifest.of(manifest).rows
+    rows = manifest_rows(manifest)
     domains = sorted({(s.get("domain") or "") for s in manifest["config"].get("sources", [])} - {""})
     data = DatasetCardData(
         license=manifest.get("license") or "other",
@@ -288,8 +289,7 @@ def label_counts(paths: list[str]) -> tuple[int, int]:
 
 def card_body(manifest: dict, repo_id: str, with_rejects: bool, data_files: dict[str, list[str]]) -> str:
     m = manifest
-    typed = Manifest.of(m)
-    rows, splits = typed.rows, typed.per_split("`{split}` {rows:,}")
+    rows, splits = manifest_rows(m), manifest_per_split(m, "`{split}` {rows:,}")
     sandbox = ""
     if m.get("sandbox"):
         sandbox = (f"\n\nCode was executed in codekiln's sandbox (isolation `{m['sandbox']['isolation']}`; "

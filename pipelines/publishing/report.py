@@ -23,7 +23,8 @@ from codekiln.pipelines.kinds.render import W as WIDTH
 from codekiln.pipelines.publishing import training
 from codekiln.pipelines.publishing.card import config_yaml, filter_notes, filter_tables, public_path
 from codekiln.pipelines.storage.catalog import version_connection
-from codekiln.pipelines.storage.manifest import Manifest
+from codekiln.pipelines.storage.manifest import per_split as manifest_per_split
+from codekiln.pipelines.storage.manifest import rows as manifest_rows
 from codekiln.pipelines.storage.store import Store
 from codekiln.transforms import fs
 from markupsafe import Markup
@@ -62,8 +63,7 @@ def _fmt(v):
 
 
 def _summary(m: dict) -> list[tuple[str, str]]:
-    typed = Manifest.of(m)
-    rows, per_split = typed.rows, typed.per_split()
+    rows, per_split = manifest_rows(m), manifest_per_split(m)
     items = [("dataset", f"{m['dataset']}@{m['version']}"), ("kind", m["kind"]), ("method", m["method"]),
              ("rows", f"{rows:,} ({per_split})"),
              ("rejects", f"{m['rejects']['rows']:,}"), ("created", m["created_at"]),
@@ -129,8 +129,7 @@ def token_section(q, manifest: dict, counter: training.TokenCounter) -> tuple[di
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The report's Jinja2 environment: autoescaped, with the sample macros and filters."""
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined,
-                             trim_blocks=False, lstrip_blocks=False)
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined)
     env.filters.update(FILTERS, fmt=_fmt)
     macros = env.from_string(MACROS).module
     env.globals.update(kv=macros.kv, code=macros.code, diff=macros.diff, badge=macros.badge)

@@ -8,7 +8,7 @@ exactly the files a manifest lists, never a glob, so files of unfinished builds 
 from __future__ import annotations
 
 import duckdb
-from codekiln.pipelines.storage.manifest import Manifest
+from codekiln.pipelines.storage.manifest import rows as manifest_rows
 from codekiln.pipelines.storage.store import Store
 from codekiln.schemas import REJECT_SCHEMA
 from codekiln.transforms import fs
@@ -79,7 +79,7 @@ def connect(store: Store) -> duckdb.DuckDBPyConnection:
     latest: dict[str, dict] = {}
     for m in manifests:
         name = m["dataset"]
-        rows = Manifest.of(m).rows
+        rows = manifest_rows(m)
         con.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [name, m["version"], m["created_at"], rows, m["rejects"]["rows"], m["fingerprint"], m["kind"]])
         create_view(con, name + "_" + m["version"], store.files(m), m["schema"])

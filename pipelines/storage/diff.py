@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from codekiln.pipelines.storage.catalog import create_view, ident, new_connection
-from codekiln.pipelines.storage.manifest import Manifest
+from codekiln.pipelines.storage.manifest import rows as manifest_rows
 from codekiln.pipelines.storage.store import Store
 
 _MISSING = object()
@@ -67,7 +67,7 @@ def schema_changes(old: list[dict], new: list[dict]) -> dict:
 
 def count_changes(old: dict, new: dict) -> dict:
     def rows(m):
-        return Manifest.of(m).rows
+        return manifest_rows(m)
 
     reasons = {}
     for m, side in ((old, "old"), (new, "new")):
